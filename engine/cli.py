@@ -1,0 +1,123 @@
+"""The `flowbot` command line: chat, lint, graph, test."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="flowbot: WhatsApp bots as YAML flows.")
+
+
+def resolve_bot(bot: str) -> Path:
+    """A bot given as a folder (flows/demo) or by name (demo)."""
+    path = Path(bot)
+    if (path / "bot.yaml").is_file():
+        return path
+    named = Path("flows") / bot
+    if (named / "bot.yaml").is_file():
+        return named
+    typer.echo(f"flowbot: no bot at {bot!r} (expected a folder with bot.yaml, or a name under flows/)", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def chat(
+    bot: str = typer.Argument(..., help="The bot: a folder with bot.yaml, or its name under flows/."),
+    script: Optional[Path] = typer.Option(None, "--script", help="Read user messages from FILE, one per line."),
+    as_json: bool = typer.Option(False, "--json", help="Print each bot message as a WhatsApp Cloud API body, one JSON line."),
+    user: str = typer.Option("15550000001", "--user", help="The user's WhatsApp id."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Start in this language."),
+) -> None:
+    """Chat with a bot in the terminal, or play a script of messages."""
+    from engine.chat import run_interactive, run_script
+    from engine.flow.problems import BotError
+
+    bot_dir = resolve_bot(bot)
+    try:
+        if script is not None:
+            code = asyncio.run(run_script(bot_dir, script, as_json=as_json, user=user, lang=lang))
+        else:
+            code = asyncio.run(run_interactive(bot_dir, user=user, lang=lang))
+    except BotError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def lint(
+    paths: list[Path] = typer.Argument(..., help="Bot folders, a folder of bots (flows/), or flow files."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+) -> None:
+    """Check bots: schema, references, translations, templates, WhatsApp limits, the 24-hour window."""
+    from engine.flow.lint import lint_paths
+
+    problems = lint_paths(paths)
+    for problem in problems:
+        typer.echo(str(problem))
+    errors = sum(1 for p in problems if p.severity.value == "error")
+    warnings = len(problems) - errors
+    if problems:
+        typer.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    raise typer.Exit(1 if errors or (strict and warnings) else 0)
+
+
+@app.command()
+def graph(
+    bot: str = typer.Argument(..., help="The bot: a folder with bot.yaml, or its name under flows/."),
+    fmt: str = typer.Option("mermaid", "--format", help="mermaid or svg."),
+    flow: Optional[str] = typer.Option(None, "--flow", help="Only this flow."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one file per flow into this folder."),
+) -> None:
+    """Draw each flow of a bot as a diagram."""
+    from engine.flow.graph import render
+    from engine.flow.loader import load_bot
+    from engine.flow.problems import BotError
+
+    if fmt not in ("mermaid", "svg"):
+        typer.echo("flowbot: --format is mermaid or svg", err=True)
+        raise typer.Exit(2)
+    try:
+        loaded = load_bot(resolve_bot(bot))
+    except BotError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    flows = [f for f in loaded.bot.flows.values() if flow is None or f.name == flow]
+    if not flows:
+        typer.echo(f"flowbot: no flow named {flow!r}", err=True)
+        raise typer.Exit(2)
+    for f in flows:
+        text = render(f, fmt)
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            target = output / f"{f.name}.{'mmd' if fmt == 'mermaid' else 'svg'}"
+            target.write_text(text, encoding="utf-8")
+            typer.echo(str(target))
+        else:
+            typer.echo(text)
+
+
+@app.command("test")
+def test_bot(
+    bot: str = typer.Argument(..., help="The bot whose transcripts (tests/transcripts/BOT/) to run."),
+    update: bool = typer.Option(False, "--update", help="Accept changed snapshots."),
+) -> None:
+    """Run a bot's transcripts and print the steps and transitions none of them reaches."""
+    from engine.testing.report import run_bot_transcripts
+
+    raise typer.Exit(asyncio.run(run_bot_transcripts(resolve_bot(bot), update=update)))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

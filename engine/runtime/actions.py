@@ -1,0 +1,131 @@
+"""Actions: the plugins a flow calls to touch the world (databases, payments, AI, ...).
+
+An action is an explicit `Action` object listed in a plugin module's `ACTIONS` (and custom
+validators in `VALIDATORS`); modules are named in the bot manifest and imported at load time,
+never discovered while a message is handled. The engine decides, the action does I/O: it gets
+an `ActionContext` and returns an `ActionResult` (an outcome the flow branches on, and data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.validators._base import ValidatorSpec
+
+log = logging.getLogger("flowbot.actions")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    outcome: str = "ok"
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What an action may see and use. `services` carries injected clients (db, redis, http)."""
+
+    bot: str
+    user: str
+    lang: str
+    slots: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    idempotency_key: str
+    flow: str
+    step: str
+    services: Mapping[str, Any] = field(default_factory=dict)
+    log: logging.Logger = log
+
+
+ActionFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action as a plugin declares it. `args`/`result` are JSON Schemas lint checks calls with."""
+
+    name: str
+    fn: ActionFn
+    args: Mapping[str, Any] = field(default_factory=dict)
+    result: Mapping[str, Any] = field(default_factory=dict)
+    outcomes: tuple[str, ...] = ("ok",)
+    description: str = ""
+
+
+class ActionError(Exception):
+    """An action failed: raised, timed out, or returned something of the wrong shape."""
+
+
+class PluginError(Exception):
+    """A plugin module that cannot be loaded or declares something wrong."""
+
+
+@dataclass
+class Plugins:
+    actions: dict[str, Action] = field(default_factory=dict)
+    validators: dict[str, ValidatorSpec] = field(default_factory=dict)
+
+    @staticmethod
+    def load(modules: tuple[str, ...] | list[str]) -> Plugins:
+        """Import `actions.<name>` (or a dotted module path) for each name and collect what it lists."""
+        plugins = Plugins()
+        for name in modules:
+            module_name = name if "." in name else f"actions.{name}"
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise PluginError(f"cannot import action module {module_name!r}: {exc}") from exc
+            for action in getattr(module, "ACTIONS", []):
+                if not isinstance(action, Action):
+                    raise PluginError(f"{module_name}.ACTIONS holds {action!r}, not an Action")
+                if action.name in plugins.actions:
+                    raise PluginError(f"action {action.name!r} is declared twice ({module_name})")
+                plugins.actions[action.name] = action
+            for spec in getattr(module, "VALIDATORS", []):
+                if not isinstance(spec, ValidatorSpec):
+                    raise PluginError(f"{module_name}.VALIDATORS holds {spec!r}, not a ValidatorSpec")
+                plugins.validators[spec.name] = spec
+        return plugins
+
+
+def idempotency_key(bot: str, user: str, message_id: str, flow: str, step: str) -> str:
+    """Same inbound message, same step: same key, so a retried turn does not act twice."""
+    raw = f"{bot}\x1f{user}\x1f{message_id}\x1f{flow}\x1f{step}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def as_result(value: Any) -> ActionResult:
+    if isinstance(value, ActionResult):
+        return value
+    if value is None:
+        return ActionResult()
+    if isinstance(value, Mapping):
+        return ActionResult(outcome="ok", data=dict(value))
+    raise ActionError(f"returned {type(value).__name__}, expected an ActionResult or a mapping")
+
+
+async def call(action: Action, ctx: ActionContext, args: Mapping[str, Any], timeout: float, retries: int) -> ActionResult:
+    """Run an action with its per-call timeout and retries; any failure becomes ActionError."""
+    attempt = 0
+    while True:
+        try:
+            value = await asyncio.wait_for(action.fn(ctx, **args), timeout)
+            return as_result(value)
+        except ActionError:
+            raise
+        except asyncio.TimeoutError as exc:
+            failure: Exception = ActionError(f"timed out after {timeout:g}s")
+            failure.__cause__ = exc
+        except Exception as exc:  # a plugin's bug must not reach the user
+            failure = ActionError(f"{type(exc).__name__}: {exc}")
+            failure.__cause__ = exc
+        attempt += 1
+        if attempt > retries:
+            raise failure
+        await asyncio.sleep(min(0.05 * 2**attempt, 1.0))

@@ -1,0 +1,225 @@
+"""The runtime: one bot, a session store and a clock; it turns events into replies.
+
+    runtime = Runtime(load_bot("flows/demo"), MemoryStore())
+    result = await runtime.handle(Inbound(user="254700000001", text="hi"))
+    result.outbound  # what to send, in order
+
+Every turn runs under the user's lock in the store, so two messages of one user are never
+processed interleaved. Flows are versioned: `reload()` adds a new version, and conversations
+that started on an older one finish on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from engine.clock import Clock
+from engine.flow.loader import LoadedBot
+from engine.flow.machine import FlowMachine
+from engine.flow.model import Bot, Flow, Target
+from engine.i18n.render import Renderer
+from engine.messages import Inbound
+from engine.runtime import interrupts
+from engine.runtime.actions import Plugins
+from engine.runtime.session import Session
+from engine.runtime.store import SessionStore
+from engine.runtime.turn import Turn, TurnResult
+from engine.testing.coverage import Coverage
+
+log = logging.getLogger("flowbot.runtime")
+IGNORED_KINDS = frozenset({"reaction"})
+
+
+class Runtime:
+    def __init__(
+        self,
+        loaded: LoadedBot,
+        store: SessionStore,
+        clock: Clock | None = None,
+        plugins: Plugins | None = None,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock or Clock()
+        self.services = dict(services or {})
+        self.coverage: Coverage | None = None  # set by transcript runs
+        self._versions: dict[tuple[str, str], tuple[Flow, FlowMachine]] = {}
+        self._current: dict[str, str] = {}
+        self._install(loaded, plugins)
+
+    def _install(self, loaded: LoadedBot, plugins: Plugins | None) -> None:
+        self.loaded = loaded
+        self.bot: Bot = loaded.bot
+        self.renderer = Renderer(loaded.catalogs)
+        self.plugins = plugins if plugins is not None else Plugins.load(self.bot.action_modules)
+        for flow in self.bot.flows.values():
+            key = (flow.name, flow.version)
+            if key not in self._versions:
+                self._versions[key] = (flow, FlowMachine(flow))
+            self._current[flow.name] = flow.version
+
+    def reload(self, loaded: LoadedBot, plugins: Plugins | None = None) -> None:
+        """Take a new version of the bot; running conversations keep the flows they started."""
+        self._install(loaded, plugins)
+
+    # ----- flows by version
+    def current_flow(self, name: str) -> Flow:
+        return self._versions[(name, self._current[name])][0]
+
+    def flow_version(self, name: str, version: str) -> Flow:
+        entry = self._versions.get((name, version)) or self._versions[(name, self._current[name])]
+        return entry[0]
+
+    def machine(self, name: str, version: str) -> FlowMachine:
+        entry = self._versions.get((name, version)) or self._versions[(name, self._current[name])]
+        return entry[1]
+
+    # ----- sessions
+    async def session(self, user: str) -> Session | None:
+        raw = await self.store.load(self.bot.name, user)
+        return Session.from_bytes(raw) if raw else None
+
+    def new_session(self) -> Session:
+        return Session(lang=self.bot.primary_language, last_active=self.clock.now())
+
+    async def _save(self, user: str, session: Session) -> None:
+        session.last_active = self.clock.now()
+        await self.store.save(self.bot.name, user, session.to_bytes(), self.bot.session.ttl)
+
+    # ----- turns
+    async def handle(self, inbound: Inbound, stubs: Mapping[str, Any] | None = None) -> TurnResult:
+        """Process one message of a user and return what to send back."""
+        async with self.store.lock(self.bot.name, inbound.user):
+            now = self.clock.now()
+            session = await self.session(inbound.user) or self.new_session()
+            turn = Turn(self, session, inbound.user, now, inbound.message_id)
+            turn.stubs = dict(stubs or {})
+            turn.user_name = inbound.name
+            try:
+                await self._handle(turn, inbound)
+            except Exception:
+                log.exception("turn failed", extra={"bot": self.bot.name})
+                turn.result.outbound.clear()
+                turn.event("turn failed: the conversation restarts")
+                fresh = self.new_session()
+                fresh.lang, fresh.last_inbound = session.lang, now
+                turn.session = session = fresh
+                turn.say("flowbot.error.generic")
+            self._arm_wait(turn)
+            await self._save(inbound.user, turn.session)
+            await self.store.schedule(self.bot.name, inbound.user, self.due_time(turn.session))
+            return turn.result
+
+    async def _handle(self, turn: Turn, inbound: Inbound) -> None:
+        session = turn.session
+        if inbound.kind in IGNORED_KINDS:
+            return
+        if session.stack and turn.now - session.last_active > self.bot.session.restart_after:
+            turn.event("session expired: restarting")
+            kept_lang = session.lang
+            turn.session = session = self.new_session()
+            session.lang = kept_lang
+            session.last_inbound = turn.now
+            turn.say(self.bot.session.expired or "flowbot.session.expired")
+        session.last_inbound = turn.now
+        session.wait = None
+        interrupt = interrupts.find(self.bot, inbound)
+        if session.opted_out:
+            if interrupt is not None and interrupt.name == "start":
+                await interrupts.perform(turn, interrupt)
+            return
+        if interrupt is not None and interrupt.name == "stop":
+            await interrupts.perform(turn, interrupt)
+            return
+        if session.human is not None:
+            turn.event("with a human agent: the bot stays quiet")
+            return
+        if (session.pending or {}).get("lang") and await interrupts.pick_language(turn, inbound):
+            return
+        if interrupt is not None:
+            await interrupts.perform(turn, interrupt)
+            return
+        step = turn.step()
+        if step is not None and step.kind == "ask":
+            await turn.answer(step, inbound)
+        else:
+            await turn.start()
+
+    async def release(self, user: str, stubs: Mapping[str, Any] | None = None) -> TurnResult:
+        """An agent hands the conversation back: the flow goes on after the handoff step."""
+        async with self.store.lock(self.bot.name, user):
+            session = await self.session(user) or self.new_session()
+            turn = Turn(self, session, user, self.clock.now(), f"release:{self.clock.now()}")
+            turn.stubs = dict(stubs or {})
+            if session.human is not None:
+                resume = session.human.get("resume") or "end"
+                session.human = None
+                turn.event("released by the agent")
+                if session.stack:
+                    await turn.go(Target.from_state(resume))
+            self._arm_wait(turn)
+            await self._save(user, turn.session)
+            await self.store.schedule(self.bot.name, user, self.due_time(turn.session))
+            return turn.result
+
+    # ----- timers
+    def _arm_wait(self, turn: Turn) -> None:
+        """A turn that stops on a question with a `wait` starts its reminder clock."""
+        session = turn.session
+        step = turn.step() if session.stack else None
+        if session.opted_out or session.human is not None or step is None or step.wait is None:
+            session.wait = None
+        elif session.wait is None:
+            session.wait = [turn.now, 0]
+
+    def due_time(self, session: Session) -> float | None:
+        if session.wait is None or not session.stack:
+            return None
+        frame = session.stack[-1]
+        step = self.flow_version(frame.flow, frame.version).steps.get(frame.step)
+        if step is None or step.wait is None:
+            return None
+        events = step.wait.events()
+        since, index = session.wait[0], int(session.wait[1])
+        return since + events[index][0] if index < len(events) else None
+
+    async def tick(self, stubs: Mapping[str, Any] | None = None) -> list[tuple[str, TurnResult]]:
+        """Fire every reminder and expiry that is due by the clock's now."""
+        out = []
+        for user in await self.store.due(self.bot.name, self.clock.now()):
+            result = await self._fire(user, stubs)
+            if result.outbound or result.events:
+                out.append((user, result))
+        return out
+
+    async def _fire(self, user: str, stubs: Mapping[str, Any] | None) -> TurnResult:
+        async with self.store.lock(self.bot.name, user):
+            now = self.clock.now()
+            session = await self.session(user)
+            turn = Turn(self, session or self.new_session(), user, now)
+            turn.stubs = dict(stubs or {})
+            while session is not None and session.wait is not None:
+                due = self.due_time(session)
+                if due is None or due > now:
+                    break
+                step = turn.step()
+                assert step is not None and step.wait is not None
+                index = int(session.wait[1])
+                after, event = step.wait.events()[index]
+                turn.message_id = f"timer:{session.wait[0]}:{index}"
+                session.wait = [session.wait[0], index + 1]
+                if hasattr(event, "next"):  # the expiry
+                    turn.event(f"wait expired after {after:g}s")
+                    turn.say_or_template(event.say, event.template)
+                    session.wait = None
+                    await turn.go(event.next)
+                    self._arm_wait(turn)
+                else:
+                    turn.event(f"reminder {index + 1}")
+                    turn.say_or_template(event.say, event.template)
+            if session is not None:
+                await self._save(user, turn.session)
+            await self.store.schedule(self.bot.name, user, self.due_time(turn.session) if session else None)
+            return turn.result

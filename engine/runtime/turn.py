@@ -1,0 +1,361 @@
+"""One turn: a session, an event (a message or a timer), and the steps it sets going.
+
+A `Turn` walks the flow from where the session stands until the bot needs the user again (an
+ask), hands the chat to a human, or the conversation ends. It collects what to send and what
+happened; the `Runtime` around it loads and saves the session under the user's lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from engine.flow import limits
+from engine.flow.model import END, Flow, Step, Target
+from engine.i18n.render import RenderError
+from engine.messages import Inbound, Outbound, Template
+from engine.runtime import actions as act
+from engine.runtime import choices as ch
+from engine.runtime.session import Frame, Session
+from engine.runtime.steps import execute
+from engine.validators import BUILTIN, Invalid, Valid, ValidationContext, yes_no
+
+if TYPE_CHECKING:
+    from engine.runtime.runtime import Runtime
+
+log = logging.getLogger("flowbot.turn")
+MAX_STEPS_PER_TURN = 64
+CONFIRMED_BY_DEFAULT = {"money", "date"}
+
+
+@dataclass
+class TurnResult:
+    outbound: list[Outbound] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+
+class FlowBug(Exception):
+    """A flow that cannot go on (a missing step, a loop without a question): an author's bug."""
+
+
+class Turn:
+    def __init__(self, runtime: Runtime, session: Session, user: str, now: float, message_id: str = "") -> None:
+        self.rt = runtime
+        self.session = session
+        self.user = user
+        self.now = now
+        self.message_id = message_id
+        self.result = TurnResult()
+        self.stubs: dict[str, Any] = {}
+        self.user_name = ""
+
+    # ----- where we are
+    def flow(self, frame: Frame | None = None) -> Flow:
+        frame = frame or self.session.frame
+        assert frame is not None
+        return self.rt.flow_version(frame.flow, frame.version)
+
+    def step(self) -> Step | None:
+        frame = self.session.frame
+        if frame is None:
+            return None
+        return self.flow(frame).steps.get(frame.step)
+
+    def chain(self) -> list[str]:
+        return self.rt.bot.language_chain(self.session.lang)
+
+    def variables(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        frame = self.session.frame
+        slots = dict(self.session.globals)
+        if frame is not None:
+            slots.update(frame.slots)
+        result = self.session.result or {}
+        tz = ZoneInfo(str(self.rt.bot.settings.get("timezone", "UTC")))
+        out: dict[str, Any] = {
+            "slots": slots,
+            "result": {"outcome": result.get("o"), **(result.get("d") or {})},
+            "user": {"id": self.user, "lang": self.session.lang, "name": self.user_name},
+            "bot": {"name": self.rt.bot.name, "settings": self.rt.bot.settings},
+            "now": datetime.fromtimestamp(self.now, tz),
+            "_lang": self.session.lang,
+        }
+        if extra:
+            out.update(extra)
+        return out
+
+    # ----- output
+    def outside_window(self) -> bool:
+        last = self.session.last_inbound
+        return last is None or self.now - last > limits.SERVICE_WINDOW
+
+    def emit(self, out: Outbound) -> None:
+        if self.outside_window():
+            self.event(f"not sent, outside the 24-hour window: {out.text[:40]!r}")
+            return
+        self.result.outbound.append(out)
+
+    def texts(self, message: Any, extra: dict[str, Any] | None = None) -> list[str]:
+        return self.rt.renderer.render(message, self.chain(), self.variables(extra))
+
+    def say(self, message: Any, extra: dict[str, Any] | None = None) -> None:
+        for text in self.texts(message, extra):
+            if text:
+                self.emit(Outbound(to=self.user, text=text[: limits.TEXT_BODY]))
+
+    def say_or_template(self, message: Any, template: str | None) -> None:
+        """A message that may go out after the window closed: the template then, text before."""
+        if template and self.outside_window():
+            ref = self.rt.bot.templates[template]
+            params = tuple(self.rt.renderer.text(p, self.variables()) for p in ref.params)
+            tpl = Template(name=ref.name, language=ref.language_code(self.session.lang), params=params)
+            self.result.outbound.append(Outbound(to=self.user, kind="template", template=tpl))
+            self.event(f"template {ref.name} (outside the 24-hour window)")
+        elif message is not None:
+            self.say(message)
+
+    def event(self, text: str) -> None:
+        self.result.events.append(text)
+
+    # ----- moving
+    async def go(self, target: Target) -> None:
+        """Move to a target and run steps until the bot must wait."""
+        self.session.tries = 0
+        self.session.pending = None
+        self._move(target)
+        await self.run()
+
+    def _move(self, target: Target) -> None:
+        if target.flow is not None:
+            if self.session.stack:
+                self.session.stack.pop()
+            self.push(target.flow, target.step)
+        elif target.is_end:
+            self.end_flow()
+        else:
+            frame = self.session.frame
+            assert frame is not None
+            frame.step = target.step or self.flow(frame).start
+
+    def push(self, flow_name: str, step: str | None = None, resume: str | None = None) -> None:
+        flow = self.rt.current_flow(flow_name)
+        self.session.stack.append(Frame(flow=flow.name, version=flow.version, step=step or flow.start, resume=resume))
+        for slot in flow.slots.values():
+            if slot.default is not None:
+                if slot.scope == "session":
+                    self.session.globals.setdefault(slot.name, slot.default)
+                else:
+                    self.session.stack[-1].slots[slot.name] = slot.default
+
+    def end_flow(self) -> None:
+        ended = self.session.stack.pop()
+        if self.session.stack and ended.resume:
+            self._move(Target.from_state(ended.resume))
+
+    async def start(self, flow: str | None = None) -> None:
+        self.session.stack.clear()
+        self.push(flow or self.rt.bot.start)
+        await self.run()
+
+    async def run(self) -> None:
+        for _ in range(MAX_STEPS_PER_TURN):
+            step = self.step()
+            if step is None:
+                if self.session.stack:
+                    raise FlowBug(f"step {self.session.stack[-1].step!r} does not exist in flow {self.session.stack[-1].flow!r}")
+                return
+            if self.rt.coverage is not None:
+                self.rt.coverage.visit(self.session.stack[-1].flow, step.name)
+            if not await execute(self, step):
+                return
+        raise FlowBug(f"more than {MAX_STEPS_PER_TURN} steps without a question: a loop in flow {self.session.stack[-1].flow!r}?")
+
+    def follow(self, step: Step, label: str) -> bool:
+        """Take the way out named `label` (via the flow machine); False if there is none."""
+        frame = self.session.frame
+        assert frame is not None
+        target = self.rt.machine(frame.flow, frame.version).destination(step.name, label)
+        if target is None:
+            return False
+        if self.rt.coverage is not None:
+            self.rt.coverage.take(frame.flow, step.name, label)
+        self.session.tries = 0
+        self.session.pending = None
+        self._move(target)
+        return True
+
+    # ----- slots
+    def store(self, name: str, value: Any) -> None:
+        frame = self.session.frame
+        assert frame is not None
+        slot = self.flow(frame).slots.get(name)
+        if slot is not None and slot.scope == "session":
+            self.session.globals[name] = value
+        else:
+            frame.slots[name] = value
+
+    def remember_for_undo(self, step: Step) -> None:
+        depth = self.rt.bot.session.undo_depth
+        if depth <= 0:
+            return
+        frame = self.session.frame
+        assert frame is not None
+        entry: dict[str, Any] = {"s": [[f.flow, f.version, f.step, f.resume] for f in self.session.stack], "d": dict(frame.slots)}
+        if step.into and step.into in self.session.globals:
+            entry["g"] = {step.into: self.session.globals[step.into]}
+        self.session.history = (self.session.history + [entry])[-depth:]
+
+    def undo(self) -> bool:
+        if not self.session.history:
+            return False
+        entry = self.session.history.pop()
+        old = self.session.stack
+        stack = []
+        for i, (flow, version, step, resume) in enumerate(entry["s"]):
+            keep = old[i].slots if i < len(old) and old[i].flow == flow else {}
+            stack.append(Frame(flow=flow, version=version, step=step, resume=resume, slots=dict(keep)))
+        stack[-1].slots = dict(entry.get("d") or {})
+        self.session.stack = stack
+        self.session.globals.update(entry.get("g") or {})
+        self.session.tries = 0
+        self.session.pending = None
+        return True
+
+    # ----- questions
+    def validation_context(self) -> ValidationContext:
+        settings = self.rt.bot.settings
+        tz = str(settings.get("timezone", "UTC"))
+        return ValidationContext(
+            lang=self.session.lang, languages=self.rt.bot.languages,
+            now=datetime.fromtimestamp(self.now, ZoneInfo(tz)), timezone=tz,
+            region=settings.get("region"), currency=settings.get("currency"),
+        )
+
+    def options(self, step: Step) -> list[ch.Option]:
+        spec = step.choices
+        if spec is None:
+            return []
+        if isinstance(spec, tuple):
+            out = []
+            for c in spec:
+                title = " ".join(self.texts(c.title))
+                description = " ".join(self.texts(c.description)) if c.description is not None else ""
+                out.append(ch.Option(c.id, title, description))
+            return out
+        items = self.rt.renderer.evaluate(spec.source, self.variables()) or []
+        out = []
+        for item in items:
+            get = item.get if isinstance(item, dict) else (lambda k, d=None, i=item: getattr(i, k, d))
+            out.append(ch.Option(str(get(spec.id)), str(get(spec.title)), str(get(spec.description, "") or "") if spec.description else ""))
+        return out
+
+    def prompt(self, step: Step, page: int = 0, prefix: str = "") -> None:
+        """Send the step's question (with its options), and note the wait it starts."""
+        texts = self.texts(step.ask)
+        if prefix:
+            texts = [prefix] + texts
+        if not texts:
+            texts = [""]
+        for text in texts[:-1]:
+            self.emit(Outbound(to=self.user, text=text))
+        body = texts[-1]
+        options = self.options(step)
+        if options:
+            button = " ".join(self.texts(step.button or "flowbot.choose"))
+            more = " ".join(self.texts("flowbot.more"))
+            self.emit(ch.question(self.user, body, options, page, button, more))
+        elif body:
+            self.emit(Outbound(to=self.user, text=body[: limits.TEXT_BODY]))
+
+    def reprompt(self) -> None:
+        step = self.step()
+        if step is not None and step.kind == "ask":
+            page = int((self.session.pending or {}).get("page", 0))
+            self.prompt(step, page)
+
+    def confirm(self, shown: str) -> None:
+        text = " ".join(self.texts("flowbot.confirm.ask", {"value": shown}))
+        options = [ch.Option("yes", " ".join(self.texts("flowbot.yes"))), ch.Option("no", " ".join(self.texts("flowbot.no")))]
+        self.emit(ch.question(self.user, text, options, 0, "", ""))
+
+    async def answer(self, step: Step, inbound: Inbound) -> None:
+        """The user's answer to the question `step` asked."""
+        pending = self.session.pending or {}
+        if "c" in pending:
+            verdict = yes_no(inbound.reply_id or inbound.text, self.session.lang, self.validation_context())
+            if verdict is True:
+                await self.accept(step, pending["c"], None)
+            elif verdict is False:
+                self.session.pending = None
+                self.prompt(step)
+            else:
+                self.confirm(pending.get("s", ""))
+            return
+        if step.choices is not None:
+            options = self.options(step)
+            page = int(pending.get("page", 0))
+            chosen = ch.match(inbound, options, page, tuple(self.texts("flowbot.more")))
+            if chosen == ch.MORE_ID:
+                self.session.pending = {"page": page + 1}
+                self.prompt(step, page + 1)
+            elif isinstance(chosen, ch.Option):
+                await self.accept(step, chosen.id, chosen.id)
+            else:
+                await self.refuse(step, Invalid("flowbot.invalid.choice"))
+            return
+        spec = self.validation_spec(step)
+        outcome = self.validate(spec, inbound)
+        if isinstance(outcome, Invalid):
+            await self.refuse(step, outcome)
+        elif spec.get("confirm", spec.get("type") in CONFIRMED_BY_DEFAULT):
+            self.session.pending = {"c": outcome.value, "s": outcome.shown}
+            self.confirm(outcome.shown or str(outcome.value))
+        else:
+            key = ("yes" if outcome.value else "no") if isinstance(outcome.value, bool) else None
+            await self.accept(step, outcome.value, key)
+
+    def validation_spec(self, step: Step) -> dict[str, Any]:
+        if step.validate is not None:
+            return step.validate
+        slot = self.flow().slots.get(step.into or "")
+        return {"type": slot.type if slot else "text"}
+
+    def validate(self, spec: dict[str, Any], inbound: Inbound) -> Valid | Invalid:
+        kind = spec.get("type", "text")
+        ctx = self.validation_context()
+        if kind in BUILTIN:
+            return BUILTIN[kind].fn(spec, inbound, ctx)
+        return self.rt.plugins.validators[kind].fn(spec, inbound, ctx)
+
+    async def accept(self, step: Step, value: Any, branch_key: str | None) -> None:
+        self.remember_for_undo(step)
+        if step.into:
+            self.store(step.into, value)
+        self.session.tries = 0
+        self.session.pending = None
+        if branch_key is not None and self.follow(step, f"on:{branch_key}"):
+            await self.run()
+        elif self.follow(step, "next"):
+            await self.run()
+        else:
+            self._move(Target(step=END))
+            await self.run()
+
+    async def refuse(self, step: Step, why: Invalid) -> None:
+        self.session.tries += 1
+        if self.session.tries >= step.retries and step.fallback is not None:
+            self.event(f"fallback after {self.session.tries} tries")
+            if step.fallback.say is not None:
+                self.say(step.fallback.say)
+            self.follow(step, "fallback")
+            await self.run()
+            return
+        message = step.invalid if step.invalid is not None else why.key
+        texts = self.texts(message, dict(why.params))
+        if step.choices is not None:
+            self.prompt(step, int((self.session.pending or {}).get("page", 0)), prefix="\n".join(texts[:1]))
+        else:
+            for text in texts:
+                self.emit(Outbound(to=self.user, text=text))

