@@ -109,7 +109,7 @@ def test_bot(
     """Run a bot's transcripts and print the steps and transitions none of them reaches."""
     from engine.testing.report import run_bot_transcripts
 
-    raise typer.Exit(asyncio.run(run_bot_transcripts(resolve_bot(bot), update=update)))
+    raise typer.Exit(run_bot_transcripts(resolve_bot(bot), update=update))
 
 
 def main() -> None:

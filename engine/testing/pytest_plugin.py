@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from engine.testing.coverage import Coverage
 from engine.testing.transcript import Played, TranscriptError, play
+
+COVERAGE: Coverage | None = None  # set by `flowbot test` to learn which steps transcripts reach
 
 try:
     from syrupy.assertion import SnapshotAssertion
@@ -60,7 +63,7 @@ class TranscriptItem(pytest.Item):
     obj = staticmethod(_transcript)
 
     def runtest(self) -> None:
-        played = asyncio.run(play(self.path))
+        played = asyncio.run(play(self.path, COVERAGE))
         failures = list(played.failures)
         diff = ""
         if SnapshotAssertion is not None:

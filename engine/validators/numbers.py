@@ -53,7 +53,7 @@ def parse_number(text: str, lang: str) -> Decimal | None:
     return None
 
 
-def format_number(value: Decimal | int, lang: str, places: int | None = None) -> str:
+def format_number(value: Decimal | float, lang: str, places: int | None = None) -> str:
     """`value` in the user's notation; with `places`, exactly that many decimals."""
     if places is not None:
         pattern = "#,##0" + ("." + "0" * places if places else "")
