@@ -33,12 +33,22 @@ def check(doc: Document, schema: str, file: str) -> list[Problem]:
 
 def _specific(error: ValidationError) -> ValidationError:
     """For oneOf/anyOf failures, the branch error that best says what is wrong."""
-    while error.context:
+    while error.context and not _is_rule(error):
         deeper = best_match(error.context)
         if deeper is None:
             break
         error = deeper
     return error
+
+
+def _is_rule(error: ValidationError) -> bool:
+    """Rule subschemas (see the schemas' $comment) carry their error sentence as description."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if not schema.get("description"):
+        return False
+    if error.validator in ("not", "anyOf", "oneOf"):
+        return True
+    return error.validator == "required" and "properties" not in schema
 
 
 def _problems(error: ValidationError, doc: Document, file: str) -> list[Problem]:
@@ -54,11 +64,13 @@ def _problems(error: ValidationError, doc: Document, file: str) -> list[Problem]
             out.append(Problem(file, line, col, json_path(path + (key,)), f"unknown key {key!r}{hint}", "schema.unknown_key"))
         if out:
             return out
-    line, col = doc.where(path)
+    line, col = doc.where(path, key=error.validator == "not")  # a key not allowed here: point at the key
     return [Problem(file, line, col, json_path(path), _message(error), f"schema.{error.validator}")]
 
 
 def _message(error: ValidationError) -> str:
+    if _is_rule(error):
+        return str(error.schema["description"])  # type: ignore[index]
     kind = error.validator
     value = error.instance
     if kind == "type":
