@@ -161,3 +161,58 @@ class Outbound:
                 rows.append(row)
             inter["action"] = {"button": self.list_button, "sections": [{"title": self.list_button[:24], "rows": rows}]}
         return inter
+
+
+# ----- JSON codecs: queues carry these values between processes
+
+def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (v is None or v == "" or (isinstance(v, (list, tuple, dict)) and not v))}
+
+
+def inbound_to_json(inbound: Inbound) -> dict[str, Any]:
+    data = _drop_empty({
+        "user": inbound.user, "kind": inbound.kind, "text": inbound.text, "reply_id": inbound.reply_id,
+        "message_id": inbound.message_id, "timestamp": inbound.timestamp, "context_id": inbound.context_id,
+        "name": inbound.name, "channel": inbound.channel, "extra": inbound.extra,
+    })
+    if inbound.media is not None:
+        data["media"] = _drop_empty(dict(zip(Media.__slots__, (getattr(inbound.media, s) for s in Media.__slots__))))
+    if inbound.location is not None:
+        data["location"] = _drop_empty(dict(zip(Location.__slots__, (getattr(inbound.location, s) for s in Location.__slots__))))
+    return data
+
+
+def inbound_from_json(data: dict[str, Any]) -> Inbound:
+    media = Media(**data["media"]) if data.get("media") else None
+    location = Location(**data["location"]) if data.get("location") else None
+    fields = {k: v for k, v in data.items() if k not in ("media", "location")}
+    return Inbound(media=media, location=location, **fields)
+
+
+def outbound_to_json(out: Outbound) -> dict[str, Any]:
+    data = _drop_empty({
+        "to": out.to, "kind": out.kind, "text": out.text, "list_button": out.list_button,
+        "header": out.header, "footer": out.footer, "fallback_text": out.fallback_text,
+    })
+    if out.buttons:
+        data["buttons"] = [[b.id, b.title] for b in out.buttons]
+    if out.rows:
+        data["rows"] = [[r.id, r.title, r.description] for r in out.rows]
+    if out.media is not None:
+        data["media"] = _drop_empty(dict(zip(Media.__slots__, (getattr(out.media, s) for s in Media.__slots__))))
+    if out.template is not None:
+        data["template"] = [out.template.name, out.template.language, list(out.template.params)]
+    return data
+
+
+def outbound_from_json(data: dict[str, Any]) -> Outbound:
+    template = data.get("template")
+    return Outbound(
+        to=data["to"], kind=data.get("kind", "text"), text=data.get("text", ""),
+        buttons=tuple(Button(i, t) for i, t in data.get("buttons", [])),
+        rows=tuple(Row(i, t, d) for i, t, d in data.get("rows", [])),
+        list_button=data.get("list_button", ""), header=data.get("header", ""), footer=data.get("footer", ""),
+        media=Media(**data["media"]) if data.get("media") else None,
+        template=Template(template[0], template[1], tuple(template[2])) if template else None,
+        fallback_text=data.get("fallback_text", ""),
+    )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from engine.flow import _svg_layout as lay
 
 if TYPE_CHECKING:
-    from engine.flow.graph import Diagram
+    from engine.flow.graph import Diagram, Node
 
 FILL = {  # kind -> (fill, stroke)
     "say": ("#f6f6f6", "#8a8a8a"), "end": ("#f6f6f6", "#8a8a8a"),
@@ -53,26 +53,47 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     for ch in text:
         if unicodedata.east_asian_width(ch) in "WF":
             width += 1.0
-        elif ch in "il.,:;|!'" or ch == " ":
-            width += 0.3
-        elif ch in "mwMW@":
-            width += 0.85
-        elif ch.isupper() or ch == "_":
-            width += 0.66
+        elif ch in "ijlft.,:;|!'()[] ":
+            width += 0.36
+        elif ch in "mwMW@%&#":
+            width += 0.92
+        elif ch.isupper() or ch in "_<>=+~{}":
+            width += 0.72
         else:
-            width += 0.56
-    return width * size * (1.07 if bold else 1.0)
+            width += 0.61
+    return width * size * (1.1 if bold else 1.0)
+
+
+def path(route: lay.Route) -> str:
+    """SVG path data through a route's points: vertical-ended curves between rows, lines within."""
+    pts = route.points
+    d = f"M{num(pts[0][0])},{num(pts[0][1])}"
+    if route.kinds == ["loop"]:
+        return d + " C" + " ".join(f"{num(px)},{num(py)}" for px, py in pts[1:])
+    for (ax, ay), (bx, by), kind in zip(pts, pts[1:], route.kinds):
+        if kind == "line":
+            d += f" L{num(bx)},{num(by)}"
+        else:
+            my = (ay + by) / 2
+            d += f" C{num(ax)},{num(my)} {num(bx)},{num(my)} {num(bx)},{num(by)}"
+    return d
 
 
 def draw(d: Diagram) -> str:
+    degree: dict[str, int] = {}  # a box is wide enough to spread the edges meeting one side
+    for e in d.edges:
+        if e.source != e.dest:
+            for key in (f"out {e.source}", f"in {e.dest}"):
+                degree[key] = degree.get(key, 0) + 1
     boxes = []
     for node in d.nodes:
+        ports = 24 + 11 * (max(degree.get(f"in {node.state}", 0), degree.get(f"out {node.state}", 0)) - 1)
         if node.role == "end":
-            boxes.append(lay.Box(node.state, 56.0, 30.0))
+            boxes.append(lay.Box(node.state, max(56.0, ports), 30.0))
         else:
             title_w = text_width(node.title, TITLE_SIZE, bold=True)
             detail_w = text_width(node.detail, DETAIL_SIZE)
-            boxes.append(lay.Box(node.state, max(96.0, title_w + 26, detail_w + 26), 44.0))
+            boxes.append(lay.Box(node.state, max(96.0, title_w + 26, detail_w + 26, ports), 44.0))
     links = [lay.Link(e.source, e.dest, text_width(e.text, LABEL_SIZE) + 8) for e in d.edges]
     plan = lay.layout(boxes, links, d.start)
 
@@ -96,17 +117,17 @@ def draw(d: Diagram) -> str:
                    f'stroke-width="1.4" fill="none" marker-end="url(#fb-arrow)"/></g>')
     out.append('<g class="edges">')
     for edge, route in zip(d.edges, plan.routes):
-        color, marker = (BACK, "fb-arrow-back") if route.back or route.loop else (EDGE, "fb-arrow")
+        color, marker = (BACK, "fb-arrow-back") if route.back or edge.source == edge.dest else (EDGE, "fb-arrow")
         dash = ' stroke-dasharray="5 3"' if route.back else ""
         out.append(f'<g class="edge" data-source="{esc(edge.source)}" data-target="{esc(edge.dest)}" '
                    f'data-label="{esc(edge.label)}"><title>{esc(edge.source)} → {esc(edge.dest)}: '
-                   f'{esc(edge.text)}</title><path d="{route.path}" fill="none" stroke="{color}" '
+                   f'{esc(edge.text)}</title><path d="{path(route)}" fill="none" stroke="{color}" '
                    f'stroke-width="1.3"{dash} marker-end="url(#{marker})"/></g>')
     out.append("</g>")
     out.append('<g class="labels">')
     for edge, route in zip(d.edges, plan.routes):
-        x, y, w = route.label_x, route.label_y, text_width(edge.text, LABEL_SIZE) + 8
-        color = BACK if route.back or route.loop else "#37414d"
+        (x, y), w = route.label, text_width(edge.text, LABEL_SIZE) + 8
+        color = BACK if route.back or edge.source == edge.dest else "#37414d"
         out.append(f'<g class="edge-label"><rect x="{num(x - w / 2)}" y="{num(y - 8)}" width="{num(w)}" '
                    f'height="16" rx="3" fill="#ffffff" fill-opacity="0.9"/><text x="{num(x)}" y="{num(y + 3.6)}" '
                    f'font-size="{LABEL_SIZE}" text-anchor="middle" fill="{color}">{esc(edge.text)}</text></g>')
@@ -119,9 +140,10 @@ def draw(d: Diagram) -> str:
     return "\n".join(out) + "\n"
 
 
-def _node(node, place: lay.Place, is_start: bool) -> str:
+def _node(node: Node, place: lay.Place, is_start: bool) -> str:
     x, y, w, h = place.x - place.w / 2, place.y - place.h / 2, place.w, place.h
-    head = f'<g class="node" data-state="{esc(node.state)}" data-kind="{esc(node.kind)}"><title>{esc(node.state)}</title>'
+    head = (f'<g class="node" data-state="{esc(node.state)}" data-kind="{esc(node.kind)}">'
+            f"<title>{esc(node.state)}</title>")
     if node.role == "end":
         return (head + f'<rect x="{num(x)}" y="{num(y)}" width="{num(w)}" height="{num(h)}" rx="{num(h / 2)}" '
                 f'fill="#333333"/><text x="{num(place.x)}" y="{num(place.y + 4.5)}" font-size="{TITLE_SIZE}" '

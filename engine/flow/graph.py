@@ -121,6 +121,8 @@ def diagram(flow: Flow) -> Diagram:
         elif state == END:
             if END in reached:
                 nodes.append(Node(state, "end", "end", "end", ""))
+        elif not state.startswith("@"):  # a target naming no step (lint reports it): drawn, not hidden
+            nodes.append(Node(state, "step", "missing", state, "no such step"))
         else:
             target = Target.from_state(state)
             where = f"{target.flow}.{target.step}" if target.step else f"{target.flow}"

@@ -12,13 +12,13 @@ that started on an older one finish on it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from engine.clock import Clock
 from engine.flow.loader import LoadedBot
 from engine.flow.machine import FlowMachine
-from engine.flow.model import Bot, Flow, Target
+from engine.flow.model import Bot, Expiry, Flow, Target
 from engine.i18n.render import Renderer
 from engine.messages import Inbound
 from engine.runtime import interrupts
@@ -53,7 +53,9 @@ class Runtime:
         self.loaded = loaded
         self.bot: Bot = loaded.bot
         self.renderer = Renderer(loaded.catalogs)
-        self.plugins = plugins if plugins is not None else Plugins.load(self.bot.action_modules)
+        if plugins is None:
+            plugins = loaded.plugins if loaded.plugins is not None else Plugins.load(self.bot.action_modules)
+        self.plugins = plugins
         for flow in self.bot.flows.values():
             key = (flow.name, flow.version)
             if key not in self._versions:
@@ -84,33 +86,79 @@ class Runtime:
     def new_session(self) -> Session:
         return Session(lang=self.bot.primary_language, last_active=self.clock.now())
 
-    async def _save(self, user: str, session: Session) -> None:
+    def seal(self, session: Session) -> bytes:
+        """The session document to store at the end of a turn."""
         session.last_active = self.clock.now()
-        await self.store.save(self.bot.name, user, session.to_bytes(), self.bot.session.ttl)
+        return session.to_bytes()
+
+    async def _save(self, user: str, session: Session) -> None:
+        await self.store.save(self.bot.name, user, self.seal(session), self.bot.session.ttl)
 
     # ----- turns
+    # Each kind of event has a `compute_*` method that runs a turn on a session without saving
+    # it, so a queue worker can commit the session and the turn's messages in one transaction;
+    # `handle`, `release` and `tick` wrap them with the store's lock, load and save.
+
     async def handle(self, inbound: Inbound, stubs: Mapping[str, Any] | None = None) -> TurnResult:
         """Process one message of a user and return what to send back."""
-        async with self.store.lock(self.bot.name, inbound.user):
-            now = self.clock.now()
-            session = await self.session(inbound.user) or self.new_session()
-            turn = Turn(self, session, inbound.user, now, inbound.message_id)
-            turn.stubs = dict(stubs or {})
-            turn.user_name = inbound.name
-            try:
-                await self._handle(turn, inbound)
-            except Exception:
-                log.exception("turn failed", extra={"bot": self.bot.name})
-                turn.result.outbound.clear()
-                turn.event("turn failed: the conversation restarts")
-                fresh = self.new_session()
-                fresh.lang, fresh.last_inbound = session.lang, now
-                turn.session = session = fresh
-                turn.say("flowbot.error.generic")
-            self._arm_wait(turn)
-            await self._save(inbound.user, turn.session)
-            await self.store.schedule(self.bot.name, inbound.user, self.due_time(turn.session))
+        return await self._locked(inbound.user, lambda s: self.compute_inbound(s, inbound, stubs))
+
+    async def release(self, user: str, stubs: Mapping[str, Any] | None = None) -> TurnResult:
+        """An agent hands the conversation back: the flow goes on after the handoff step."""
+        return await self._locked(user, lambda s: self.compute_release(s, user, stubs))
+
+    async def start_flow(self, user: str, flow: str, params: Mapping[str, Any] | None = None) -> TurnResult:
+        """Start a flow for a user on another system's request (a receipt, an OTP, an update)."""
+        return await self._locked(user, lambda s: self.compute_start(s, user, flow, params))
+
+    async def _locked(self, user: str, compute: Callable[[Session | None], Awaitable[Turn]]) -> TurnResult:
+        async with self.store.lock(self.bot.name, user):
+            turn = await compute(await self.session(user))
+            await self.commit(user, turn)
             return turn.result
+
+    async def commit(self, user: str, turn: Turn) -> None:
+        """Save the turn's session and its next due time (the queue worker commits its own way)."""
+        await self._save(user, turn.session)
+        await self.store.schedule(self.bot.name, user, self.due_time(turn.session))
+
+    def _turn(self, session: Session | None, user: str, message_id: str, stubs: Mapping[str, Any] | None) -> Turn:
+        turn = Turn(self, session or self.new_session(), user, self.clock.now(), message_id)
+        turn.stubs = dict(stubs or {})
+        return turn
+
+    async def _guarded(self, turn: Turn, body: Awaitable[None]) -> Turn:
+        """Run a turn's work; a bug in a flow or the engine restarts the conversation politely."""
+        try:
+            await body
+        except Exception:
+            log.exception("turn failed", extra={"bot": self.bot.name})
+            turn.result.outbound.clear()
+            turn.event("turn failed: the conversation restarts")
+            fresh = self.new_session()
+            fresh.lang, fresh.last_inbound = turn.session.lang, turn.session.last_inbound
+            turn.session = fresh
+            turn.say("flowbot.error.generic")
+        self._arm_wait(turn)
+        return turn
+
+    async def compute_inbound(self, session: Session | None, inbound: Inbound, stubs: Mapping[str, Any] | None = None) -> Turn:
+        turn = self._turn(session, inbound.user, inbound.message_id, stubs)
+        turn.user_name = inbound.name
+        return await self._guarded(turn, self._handle(turn, inbound))
+
+    async def compute_release(self, session: Session | None, user: str, stubs: Mapping[str, Any] | None = None) -> Turn:
+        turn = self._turn(session, user, f"release:{self.clock.now()}", stubs)
+        return await self._guarded(turn, self._release(turn))
+
+    async def compute_start(self, session: Session | None, user: str, flow: str, params: Mapping[str, Any] | None = None,
+                            message_id: str = "") -> Turn:
+        turn = self._turn(session, user, message_id or f"start:{flow}:{self.clock.now()}", None)
+        return await self._guarded(turn, self._start(turn, flow, params or {}))
+
+    async def compute_timer(self, session: Session | None, user: str, stubs: Mapping[str, Any] | None = None) -> Turn:
+        turn = self._turn(session, user, "", stubs)
+        return await self._guarded(turn, self._fire(turn) if session is not None else _nothing())
 
     async def _handle(self, turn: Turn, inbound: Inbound) -> None:
         session = turn.session
@@ -147,22 +195,29 @@ class Runtime:
         else:
             await turn.start()
 
-    async def release(self, user: str, stubs: Mapping[str, Any] | None = None) -> TurnResult:
-        """An agent hands the conversation back: the flow goes on after the handoff step."""
-        async with self.store.lock(self.bot.name, user):
-            session = await self.session(user) or self.new_session()
-            turn = Turn(self, session, user, self.clock.now(), f"release:{self.clock.now()}")
-            turn.stubs = dict(stubs or {})
-            if session.human is not None:
-                resume = session.human.get("resume") or "end"
-                session.human = None
-                turn.event("released by the agent")
-                if session.stack:
-                    await turn.go(Target.from_state(resume))
-            self._arm_wait(turn)
-            await self._save(user, turn.session)
-            await self.store.schedule(self.bot.name, user, self.due_time(turn.session))
-            return turn.result
+    async def _release(self, turn: Turn) -> None:
+        session = turn.session
+        if session.human is None:
+            return
+        resume = session.human.get("resume") or "end"
+        session.human = None
+        turn.event("released by the agent")
+        if session.stack:
+            await turn.go(Target.from_state(resume), via="next")
+
+    async def _start(self, turn: Turn, flow: str, params: Mapping[str, Any]) -> None:
+        session = turn.session
+        if session.opted_out:
+            turn.event(f"not started: the user opted out ({flow})")
+            return
+        if flow not in self.bot.flows:
+            raise KeyError(f"no flow {flow!r} in bot {self.bot.name!r}")
+        session.wait = None
+        session.stack.clear()
+        turn.push(flow)
+        for name, value in params.items():
+            turn.store(name, value)
+        await turn.run()
 
     # ----- timers
     def _arm_wait(self, turn: Turn) -> None:
@@ -189,37 +244,35 @@ class Runtime:
         """Fire every reminder and expiry that is due by the clock's now."""
         out = []
         for user in await self.store.due(self.bot.name, self.clock.now()):
-            result = await self._fire(user, stubs)
+            result = await self._locked(user, lambda s, u=user: self.compute_timer(s, u, stubs))
             if result.outbound or result.events:
                 out.append((user, result))
         return out
 
-    async def _fire(self, user: str, stubs: Mapping[str, Any] | None) -> TurnResult:
-        async with self.store.lock(self.bot.name, user):
-            now = self.clock.now()
-            session = await self.session(user)
-            turn = Turn(self, session or self.new_session(), user, now)
-            turn.stubs = dict(stubs or {})
-            while session is not None and session.wait is not None:
-                due = self.due_time(session)
-                if due is None or due > now:
-                    break
-                step = turn.step()
-                assert step is not None and step.wait is not None
-                index = int(session.wait[1])
-                after, event = step.wait.events()[index]
-                turn.message_id = f"timer:{session.wait[0]}:{index}"
-                session.wait = [session.wait[0], index + 1]
-                if hasattr(event, "next"):  # the expiry
-                    turn.event(f"wait expired after {after:g}s")
-                    turn.say_or_template(event.say, event.template)
-                    session.wait = None
-                    await turn.go(event.next)
-                    self._arm_wait(turn)
-                else:
-                    turn.event(f"reminder {index + 1}")
-                    turn.say_or_template(event.say, event.template)
-            if session is not None:
-                await self._save(user, turn.session)
-            await self.store.schedule(self.bot.name, user, self.due_time(turn.session) if session else None)
-            return turn.result
+    async def _fire(self, turn: Turn) -> None:
+        session = turn.session
+        now = turn.now
+        while session.wait is not None:
+            due = self.due_time(session)
+            if due is None or due > now:
+                break
+            step = turn.step()
+            assert step is not None and step.wait is not None
+            index = int(session.wait[1])
+            after, event = step.wait.events()[index]
+            turn.message_id = f"timer:{session.wait[0]}:{index}"
+            session.wait = [session.wait[0], index + 1]
+            if isinstance(event, Expiry):
+                turn.event(f"wait expired after {after:g}s")
+                turn.say_or_template(event.say, event.template)
+                session.wait = None
+                await turn.go(event.next, via="expire")
+                self._arm_wait(turn)
+                session = turn.session
+            else:
+                turn.event(f"reminder {index + 1}")
+                turn.say_or_template(event.say, event.template)
+
+
+async def _nothing() -> None:
+    return None

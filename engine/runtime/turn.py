@@ -120,8 +120,12 @@ class Turn:
         self.result.events.append(text)
 
     # ----- moving
-    async def go(self, target: Target) -> None:
-        """Move to a target and run steps until the bot must wait."""
+    async def go(self, target: Target, via: str | None = None) -> None:
+        """Move to a target and run steps until the bot must wait. `via` names the way out of the
+        current step this is (`expire`, or `next` after a handoff's release), for coverage."""
+        frame = self.session.frame
+        if via is not None and frame is not None and self.rt.coverage is not None:
+            self.rt.coverage.take(frame.flow, frame.step, via)
         self.session.tries = 0
         self.session.pending = None
         self._move(target)
@@ -152,6 +156,9 @@ class Turn:
     def end_flow(self) -> None:
         ended = self.session.stack.pop()
         if self.session.stack and ended.resume:
+            caller = self.session.stack[-1]
+            if self.rt.coverage is not None:  # the call step's `next`, taken on return
+                self.rt.coverage.take(caller.flow, caller.step, "next")
             self._move(Target.from_state(ended.resume))
 
     async def start(self, flow: str | None = None) -> None:

@@ -28,7 +28,10 @@ def run_bot_transcripts(bot_dir: Path, update: bool = False) -> int:
     coverage = Coverage()
     pytest_plugin.COVERAGE = coverage
     try:
-        args = [str(folder), "-q", "-p", "no:cacheprovider"] + (["--snapshot-update"] if update else [])
+        # syrupy is already imported (by this module's plugin import), so pytest cannot rewrite
+        # its asserts; that warning must not fail the run under filterwarnings=error.
+        args = [str(folder), "-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        args += ["--snapshot-update"] if update else []
         code = int(pytest.main(args))
     finally:
         pytest_plugin.COVERAGE = None

@@ -23,7 +23,7 @@ from typing import Any
 from engine.clock import FakeClock
 from engine.flow import schema
 from engine.flow._yaml import YamlProblem, load
-from engine.flow.durations import parse_duration
+from engine.flow.durations import parse_duration, parse_size
 from engine.flow.loader import LoadedBot, load_bot
 from engine.messages import Inbound, Location, Media, Outbound
 from engine.runtime import MemoryStore, Runtime
@@ -107,7 +107,7 @@ def inbound_for(turn: dict[str, Any], user: str, n: int, base: Path) -> Inbound 
             file = base / name
             size = turn.get("size", file.stat().st_size if file.is_file() else 1024)
             mime = turn.get("mime") or mimetypes.guess_type(name)[0] or "application/octet-stream"
-            media = Media(kind=kind, id=f"media.{n}", mime=mime, size=int(size), caption=str(turn.get("caption", "")), filename=name)
+            media = Media(kind=kind, id=f"media.{n}", mime=mime, size=parse_size(size), caption=str(turn.get("caption", "")), filename=name)
             return Inbound(user=user, kind=kind, media=media, text=media.caption, message_id=mid)
     if "location" in turn:
         loc = turn["location"]
@@ -136,7 +136,9 @@ def describe_turn(turn: dict[str, Any]) -> str:
     return "> ?"
 
 
-def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str) -> list[str]:
+def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str,
+          templates: dict[str, str] | None = None) -> list[str]:
+    """`templates` maps bot.yaml template keys to their WhatsApp names (`expect: {template: key}`)."""
     failures = []
     if len(expectations) != len(sent):
         failures.append(f"{where}: expected {len(expectations)} message(s), the bot sent {len(sent)}")
@@ -153,7 +155,8 @@ def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str) 
             failures.append(f"{label}: expected buttons {want['buttons']}, got {[b.title for b in got.buttons]}")
         if "rows" in want and [r.title for r in got.rows] != list(want["rows"]):
             failures.append(f"{label}: expected rows {want['rows']}, got {[r.title for r in got.rows]}")
-        if "template" in want and (got.template is None or got.template.name != want["template"]):
+        wanted = (templates or {}).get(str(want.get("template")), want.get("template"))
+        if "template" in want and (got.template is None or got.template.name != wanted):
             failures.append(f"{label}: expected template {want['template']!r}, got {got.template.name if got.template else None!r}")
     return failures
 
@@ -198,5 +201,6 @@ async def play(path: Path, coverage: Coverage | None = None) -> Played:
         for out in sent:
             played.lines += render_outbound(out)
         if "expect" in turn:
-            played.failures += check(list(turn["expect"]), sent, f"turn {n} ({describe_turn(turn)})")
+            templates = {key: ref.name for key, ref in loaded.bot.templates.items()}
+            played.failures += check(list(turn["expect"]), sent, f"turn {n} ({describe_turn(turn)})", templates)
     return played

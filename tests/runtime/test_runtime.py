@@ -62,6 +62,9 @@ def write_bot(root: Path, main: str = MAIN) -> Path:
     return bot
 
 
+PLUGINS = Plugins(actions={"tiny.work": Action(name="tiny.work", fn=lambda ctx, qty: None, args={"qty": {}})})
+
+
 def plugins(fn) -> Plugins:  # type: ignore[no-untyped-def]
     return Plugins(actions={"tiny.work": Action(name="tiny.work", fn=fn)})
 
@@ -79,7 +82,7 @@ async def say(rt: Runtime, text: str, user: str = "u1") -> list[str]:
 
 
 async def test_a_conversation_runs_to_its_end(tmp_path: Path) -> None:
-    rt = Runtime(load_bot(write_bot(tmp_path)), MemoryStore(), FakeClock(), plugins(ok))
+    rt = Runtime(load_bot(write_bot(tmp_path), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(ok))
     assert await say(rt, "hi") == ["What is your name?"]
     assert await say(rt, "Wanjiru") == ["How many, Wanjiru?"]
     assert await say(rt, "12") == ["Please send a number no bigger than 9."]
@@ -89,7 +92,7 @@ async def test_a_conversation_runs_to_its_end(tmp_path: Path) -> None:
 
 
 async def test_undo_restores_the_slot_and_asks_again(tmp_path: Path) -> None:
-    rt = Runtime(load_bot(write_bot(tmp_path)), MemoryStore(), FakeClock(), plugins(ok))
+    rt = Runtime(load_bot(write_bot(tmp_path), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(ok))
     await say(rt, "hi")
     await say(rt, "Wanjiru")
     assert await say(rt, "back") == ["What is your name?"]
@@ -102,7 +105,7 @@ async def test_a_failing_action_follows_on_error(tmp_path: Path) -> None:
     async def broken(ctx, qty):  # type: ignore[no-untyped-def]
         raise RuntimeError("database down")
 
-    rt = Runtime(load_bot(write_bot(tmp_path)), MemoryStore(), FakeClock(), plugins(broken))
+    rt = Runtime(load_bot(write_bot(tmp_path), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(broken))
     for text in ("hi", "Wanjiru"):
         await say(rt, text)
     result = await rt.handle(Inbound(user="u1", text="2"))
@@ -114,7 +117,7 @@ async def test_an_action_of_the_wrong_shape_is_an_error(tmp_path: Path) -> None:
     async def wrong(ctx, qty):  # type: ignore[no-untyped-def]
         return ["not", "a", "mapping"]
 
-    rt = Runtime(load_bot(write_bot(tmp_path)), MemoryStore(), FakeClock(), plugins(wrong))
+    rt = Runtime(load_bot(write_bot(tmp_path), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(wrong))
     for text in ("hi", "Wanjiru"):
         await say(rt, text)
     assert await say(rt, "2") == ["Sorry, that failed."]
@@ -125,7 +128,7 @@ async def test_an_action_that_hangs_times_out(tmp_path: Path) -> None:
         await asyncio.sleep(5)
 
     main = MAIN.replace("    action: tiny.work\n", "    action: tiny.work\n    timeout: 0s\n")
-    rt = Runtime(load_bot(write_bot(tmp_path, main)), MemoryStore(), FakeClock(), plugins(slow))
+    rt = Runtime(load_bot(write_bot(tmp_path, main), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(slow))
     for text in ("hi", "Wanjiru"):
         await say(rt, text)
     result = await rt.handle(Inbound(user="u1", text="2"))
@@ -135,7 +138,7 @@ async def test_an_action_that_hangs_times_out(tmp_path: Path) -> None:
 
 async def test_a_broken_template_never_reaches_the_user_as_a_traceback(tmp_path: Path) -> None:
     main = MAIN.replace('say: "Done: {{ slots.qty }} for {{ slots.name }}."', 'say: "Done: {{ slots.nothing_here }}"')
-    rt = Runtime(load_bot(write_bot(tmp_path, main)), MemoryStore(), FakeClock(), plugins(ok))
+    rt = Runtime(load_bot(write_bot(tmp_path, main), plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(ok))
     for text in ("hi", "Wanjiru"):
         await say(rt, text)
     result = await rt.handle(Inbound(user="u1", text="2"))
@@ -145,12 +148,12 @@ async def test_a_broken_template_never_reaches_the_user_as_a_traceback(tmp_path:
 
 async def test_a_conversation_finishes_on_the_version_it_started(tmp_path: Path) -> None:
     bot_dir = write_bot(tmp_path)
-    rt = Runtime(load_bot(bot_dir), MemoryStore(), FakeClock(), plugins(ok))
+    rt = Runtime(load_bot(bot_dir, plugins=PLUGINS), MemoryStore(), FakeClock(), plugins(ok))
     await say(rt, "hi", user="old")
     await say(rt, "Wanjiru", user="old")
     (bot_dir / "main.yaml").write_text(MAIN.replace("How many, {{ slots.name }}?", "Quantity for {{ slots.name }}?")
                                        .replace('"Done: {{ slots.qty }} for {{ slots.name }}."', '"All set, {{ slots.name }}."'))
-    rt.reload(load_bot(bot_dir), plugins(ok))
+    rt.reload(load_bot(bot_dir, plugins=PLUGINS), plugins(ok))
     assert await say(rt, "4", user="old") == ["Done: 4 for Wanjiru."]  # the old version to the end
     await say(rt, "hi", user="new")
     assert await say(rt, "Akinyi", user="new") == ["Quantity for Akinyi?"]
@@ -180,7 +183,7 @@ async def test_two_messages_of_one_user_never_interleave(tmp_path: Path, redis_s
         spans.append(("exit", ctx.user))
         return {}
 
-    loaded = load_bot(write_bot(tmp_path))
+    loaded = load_bot(write_bot(tmp_path), plugins=PLUGINS)
     first = Runtime(loaded, redis_store, FakeClock(), plugins(slow))
     second = Runtime(loaded, redis_store, FakeClock(), plugins(slow))
     for text in ("hi", "Wanjiru"):
@@ -197,7 +200,7 @@ async def test_different_users_run_in_parallel(tmp_path: Path, redis_store) -> N
         await asyncio.sleep(0.3)
         return {}
 
-    rt = Runtime(load_bot(write_bot(tmp_path)), redis_store, FakeClock(), plugins(slow))
+    rt = Runtime(load_bot(write_bot(tmp_path), plugins=PLUGINS), redis_store, FakeClock(), plugins(slow))
     for user in ("a", "b"):
         for text in ("hi", "X" + user):
             await say(rt, text, user=user)

@@ -102,7 +102,7 @@ OTHER_PARAMS: dict[str, dict[str, Any]] = {
     "flowbot.yes": {}, "flowbot.no": {}, "flowbot.more": {}, "flowbot.choose": {},
     "flowbot.session.expired": {}, "flowbot.handoff.quiet": {}, "flowbot.error.generic": {},
     "flowbot.language.ask": {}, "flowbot.language.set": {},
-    "flowbot.consent.stopped": {}, "flowbot.consent.started": {}, "flowbot.undo.nothing": {},
+    "flowbot.consent.stopped": {}, "flowbot.consent.started": {}, "flowbot.undo.nothing": {}, "flowbot.rate_limited": {},
 }
 
 

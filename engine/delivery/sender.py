@@ -1,0 +1,135 @@
+"""The sender: drains users' outboxes in order, through each bot's channel adapter.
+
+One user's messages go out one at a time, in order (WhatsApp shows them in the order they
+arrive); different users in parallel. A failed send is retried with exponential backoff and
+jitter (honouring Retry-After), the user's later messages waiting behind it; a message that
+cannot be sent goes to the dead-letter queue, and the next one goes on. Outside the 24-hour
+window (131047 / Twilio 63016) a message that declares a template is replaced by it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from engine.channels.base import Adapter, SendError
+from engine.delivery.queue import RedisQueue, Wake
+from engine.delivery.ratelimit import Throughput
+from engine.delivery.records import DeliveryRecords
+from engine.messages import outbound_from_json, outbound_to_json
+
+log = logging.getLogger("flowbot.sender")
+GROUP = "senders"
+OUTSIDE_WINDOW = frozenset({131047, 63016})
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+def backoff(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter; never sooner than the provider asked."""
+    delay = random.uniform(0, min(cap, base * 2 ** attempt))
+    return max(delay, retry_after or 0.0)
+
+
+@dataclass
+class Sender:
+    queue: RedisQueue
+    adapters: Mapping[str, Adapter]  # bot -> its channel
+    records: DeliveryRecords
+    throughput: Throughput | None = None
+    accounts: Mapping[str, str] = field(default_factory=dict)  # bot -> the number it sends from
+    consumer: str = field(default_factory=lambda: f"s-{uuid.uuid4().hex[:8]}")
+    concurrency: int = 64
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 300.0
+    visibility_ms: int = 30_000
+    block_ms: int = 500
+    lease_ms: int = 30_000
+    sent_count: int = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.queue.setup()
+        running: set[asyncio.Task[None]] = set()
+        try:
+            await self._loop(stop, running)
+        except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
+            for task in running:
+                task.cancel()
+            raise
+
+    async def _loop(self, stop: asyncio.Event, running: set[asyncio.Task[None]]) -> None:
+        last_reclaim = 0.0
+        while not stop.is_set():
+            room = self.concurrency - len(running)
+            if room <= 0:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            for bot, user in await self.queue.due_retries(time.time()):
+                await self.queue.wake_sender(bot, user)
+            wakes: list[Wake] = []
+            if time.monotonic() - last_reclaim > self.visibility_ms / 4000:
+                last_reclaim = time.monotonic()
+                wakes += await self.queue.reclaim(self.queue.sends, GROUP, self.consumer, self.visibility_ms, room)
+            if not wakes:
+                wakes = await self.queue.read(self.queue.sends, GROUP, self.consumer, room, self.block_ms)
+            for wake in wakes:
+                task = asyncio.create_task(self.drain(wake))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if running:
+            await asyncio.wait(running)
+
+    async def drain(self, wake: Wake) -> None:
+        lock = self.queue.key(wake.bot, wake.user, "sendlock")
+        token = secrets.token_hex(8)
+        redis = self.queue.redis
+        if not await redis.set(lock, token, nx=True, px=self.lease_ms):
+            # another sender is on this user; it drains to the end, but look again shortly
+            await self.queue.retry_later(wake.bot, wake.user, time.time() + 0.05)
+            await self.queue.ack(self.queue.sends, GROUP, wake.entry_id)
+            return
+        try:
+            await self._drain_locked(wake.bot, wake.user)
+        except Exception:
+            log.exception("sending failed", extra={"bot": wake.bot})
+            await redis.eval(_RELEASE, 1, lock, token)
+            return  # the entry stays pending: retried after the visibility timeout
+        await redis.eval(_RELEASE, 1, lock, token)
+        await self.queue.ack(self.queue.sends, GROUP, wake.entry_id)
+
+    async def _drain_locked(self, bot: str, user: str) -> None:
+        adapter = self.adapters[bot]
+        while (item := await self.queue.head(bot, user, "out")) is not None:
+            out = outbound_from_json(item["o"])
+            if self.throughput is not None:
+                await self.throughput.acquire(self.accounts.get(bot, bot))
+            try:
+                result = await adapter.send(out)
+            except SendError as exc:
+                if exc.code in OUTSIDE_WINDOW and out.template is not None and out.kind != "template":
+                    item["o"] = outbound_to_json(type(out)(to=out.to, kind="template", template=out.template))
+                    await self.queue.replace_head(bot, user, item)
+                    log.info("outside the 24-hour window: sending the template instead", extra={"bot": bot})
+                    continue
+                attempt = int(item.get("n", 0))
+                if exc.retryable and attempt + 1 < self.max_attempts:
+                    item["n"] = attempt + 1
+                    await self.queue.replace_head(bot, user, item)
+                    delay = backoff(attempt, self.base_delay, self.max_delay, exc.retry_after)
+                    await self.queue.retry_later(bot, user, time.time() + delay)
+                    log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
+                    return
+                await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
+                await self.records.failed(bot, user, item, str(exc), exc.code)
+                log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
+                continue
+            await self.queue.pop_sent(bot, user)
+            await self.records.sent(bot, user, result.provider_id, item)
+            self.sent_count += 1

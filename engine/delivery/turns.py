@@ -1,0 +1,192 @@
+"""The turn worker: drains users' inboxes, one user at a time each, committing every turn.
+
+Events in an inbox (JSON): `{"k": "in", "m": <inbound>, "t": queued_at}` a message;
+`{"k": "timer"}` a reminder or expiry fell due; `{"k": "release"}` an agent handed the chat
+back; `{"k": "start", "f": flow, "p": params}` another system started a flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.delivery.queue import RedisQueue, Wake
+from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
+from engine.runtime import Runtime
+from engine.runtime.session import Session
+from engine.runtime.turn import Turn
+
+log = logging.getLogger("flowbot.worker")
+GROUP = "workers"
+
+
+@dataclass
+class Limits:
+    """Per-user inbound rate limit: `messages` per `seconds`; one polite notice, then silence."""
+
+    messages: int = 0  # 0 = no limit
+    seconds: float = 60.0
+
+
+@dataclass
+class TurnWorker:
+    queue: RedisQueue
+    runtimes: Mapping[str, Runtime]
+    consumer: str = field(default_factory=lambda: f"w-{uuid.uuid4().hex[:8]}")
+    concurrency: int = 32
+    visibility_ms: int = 30_000
+    block_ms: int = 500
+    turns_done: int = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.queue.setup()
+        running: set[asyncio.Task[None]] = set()
+        try:
+            await self._loop(stop, running)
+        except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
+            for task in running:
+                task.cancel()
+            raise
+
+    async def _loop(self, stop: asyncio.Event, running: set[asyncio.Task[None]]) -> None:
+        last_reclaim = 0.0
+        while not stop.is_set():
+            room = self.concurrency - len(running)
+            if room <= 0:
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            wakes: list[Wake] = []
+            if time.monotonic() - last_reclaim > self.visibility_ms / 4000:
+                last_reclaim = time.monotonic()
+                wakes += await self.queue.reclaim(self.queue.turns, GROUP, self.consumer, self.visibility_ms, room)
+            if not wakes:
+                wakes = await self.queue.read(self.queue.turns, GROUP, self.consumer, room, self.block_ms)
+            for wake in self._unique(wakes):
+                task = asyncio.create_task(self.drain(wake))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if running:
+            await asyncio.wait(running)
+
+    def _unique(self, wakes: list[Wake]) -> list[Wake]:
+        """Several wakes of one user in a batch: drain once, acknowledge the rest right away."""
+        seen: dict[tuple[str, str], Wake] = {}
+        extra: list[str] = []
+        for wake in wakes:
+            if (wake.bot, wake.user) in seen:
+                extra.append(wake.entry_id)
+            else:
+                seen[(wake.bot, wake.user)] = wake
+        if extra:
+            asyncio.ensure_future(self.queue.ack(self.queue.turns, GROUP, *extra))
+        return list(seen.values())
+
+    async def drain(self, wake: Wake) -> None:
+        runtime = self.runtimes.get(wake.bot)
+        if runtime is None:
+            log.error("wake for unknown bot %r: dropped", wake.bot)
+            await self.queue.ack(self.queue.turns, GROUP, wake.entry_id)
+            return
+        try:
+            async with runtime.store.lock(wake.bot, wake.user):
+                await self._drain_locked(runtime, wake)
+        except Exception:  # the entry stays pending: another worker retries after the visibility timeout
+            log.exception("draining failed", extra={"bot": wake.bot})
+            return
+        await self.queue.ack(self.queue.turns, GROUP, wake.entry_id)
+
+    async def _drain_locked(self, runtime: Runtime, wake: Wake) -> None:
+        bot, user = wake.bot, wake.user
+        session: Session | None = None
+        while True:
+            events = await self.queue.all(bot, user, "in") if runtime.bot.manifest.get("burst") else None
+            event = events[0] if events else await self.queue.head(bot, user)
+            if event is None:
+                break
+            popped = 1
+            if events and event.get("k") == "in":
+                event, popped = await self._merge_burst(runtime, user, events)
+            session = await runtime.session(user)
+            turn = await self._compute(runtime, session, user, event)
+            session = turn.session
+            outbound = [self._item(o, turn) for o in turn.result.outbound] if turn is not None else []
+            await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped)
+            self.turns_done += 1
+        if session is not None:
+            await runtime.store.schedule(bot, user, runtime.due_time(session))
+        if await self.queue.redis.llen(self.queue.key(bot, user, "out")):
+            await self.queue.wake_sender(bot, user)
+
+    async def _compute(self, runtime: Runtime, session: Session | None, user: str, event: dict[str, Any]) -> Turn:
+        kind = event.get("k")
+        if kind == "in":
+            inbound = inbound_from_json(event["m"])
+            limited = await self._rate_limited(runtime, user)
+            if limited is not None:
+                turn = Turn(runtime, session or runtime.new_session(), user, runtime.clock.now(), inbound.message_id)
+                if limited:
+                    turn.say("flowbot.rate_limited")
+                turn.event("rate limited")
+                return turn
+            return await runtime.compute_inbound(session, inbound)
+        if kind == "timer":
+            return await runtime.compute_timer(session, user)
+        if kind == "release":
+            return await runtime.compute_release(session, user)
+        if kind == "start":
+            return await runtime.compute_start(session, user, event["f"], event.get("p") or {}, event.get("id", ""))
+        log.error("unknown event kind %r: skipped", kind)
+        return Turn(runtime, session or runtime.new_session(), user, runtime.clock.now())
+
+    async def _rate_limited(self, runtime: Runtime, user: str) -> bool | None:
+        """None when within the limit; True for the one message that gets a notice; False after."""
+        spec = runtime.bot.manifest.get("rate_limit") or {}
+        limit = int(spec.get("messages", 0))
+        if limit <= 0:
+            return None
+        from engine.flow.durations import parse_duration
+
+        window = parse_duration(spec.get("per", "1m"))
+        key = self.queue.key(runtime.bot.name, user, f"rl:{int(time.time() // window)}")
+        async with self.queue.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, int(window) + 1)
+            count = (await pipe.execute())[0]
+        if count <= limit:
+            return None
+        return count == limit + 1
+
+    async def _merge_burst(self, runtime: Runtime, user: str, events: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+        """Consecutive texts sent within the bot's burst window become one message."""
+        from engine.flow.durations import parse_duration
+
+        window = parse_duration(runtime.bot.manifest["burst"].get("window", "2s"))
+        age = time.time() - float(events[0].get("t", 0))
+        if age < window:
+            await asyncio.sleep(window - age)
+            events = await self.queue.all(runtime.bot.name, user, "in")
+        texts: list[str] = []
+        for e in events:
+            if e.get("k") != "in" or e["m"].get("kind", "text") != "text":
+                break
+            texts.append(e["m"].get("text", ""))
+        if len(texts) <= 1:
+            return events[0], 1
+        merged = dict(events[0])
+        merged["m"] = {**events[0]["m"], "text": "\n".join(texts)}
+        return merged, len(texts)
+
+    @staticmethod
+    def _item(out: Outbound, turn: Turn) -> dict[str, Any]:
+        return {"id": uuid.uuid4().hex[:16], "o": outbound_to_json(out), "n": 0, "t": time.time()}
+
+
+def inbound_event(inbound: Inbound) -> dict[str, Any]:
+    from engine.messages import inbound_to_json
+
+    return {"k": "in", "m": inbound_to_json(inbound), "t": time.time()}

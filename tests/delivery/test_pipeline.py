@@ -1,0 +1,200 @@
+"""Intake → turns → outbox → sends on a real Redis, with a recording channel adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.channels.base import SendError, SendResult
+from engine.delivery.queue import RedisQueue
+from engine.delivery.records import RedisDeliveryRecords
+from engine.delivery.sender import Sender
+from engine.delivery.turns import TurnWorker, inbound_event
+from engine.flow.loader import load_bot
+from engine.messages import Inbound, Outbound, Template
+from engine.runtime import Runtime
+from engine.runtime.actions import Action, Plugins
+from engine.runtime.redis_store import RedisStore
+
+pytestmark = pytest.mark.redis
+
+BOT = "bot: echo\nstart: main\nlanguages: [en]\n"
+MAIN = textwrap.dedent("""\
+    flow: main
+    start: ask
+    steps:
+      ask:
+        ask: Say something
+        into: said
+        validate: {type: text}
+        next: echo
+      echo:
+        say: "You said {{ slots.said }}"
+        next: ask
+""")
+
+
+class Recorder:
+    """A channel adapter that records what it is asked to send (and can fail on purpose)."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.sent: list[Outbound] = []
+        self.failures: list[SendError] = []
+        self.count = 0
+
+    def verify(self, request: Any) -> None:
+        return None
+
+    def parse(self, request: Any) -> Any:
+        raise NotImplementedError
+
+    async def send(self, out: Outbound) -> SendResult:
+        self.count += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(out)
+        return SendResult(provider_id=f"wamid.{self.count}")
+
+
+@pytest.fixture
+async def setup(tmp_path: Path, redis_url: str, redis_prefix: str):  # type: ignore[no-untyped-def]
+    import redis.asyncio as aioredis
+
+    bot = tmp_path / "flows" / "echo"
+    bot.mkdir(parents=True)
+    (bot / "bot.yaml").write_text(BOT)
+    (bot / "main.yaml").write_text(MAIN)
+    (tmp_path / "locales" / "echo").mkdir(parents=True)
+    (tmp_path / "locales" / "echo" / "en.yaml").write_text("{}\n")
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisStore(client, prefix=redis_prefix)
+    runtime = Runtime(load_bot(bot), store)
+    queue = RedisQueue(client, prefix=redis_prefix)
+    await queue.setup()
+    adapter = Recorder()
+    records = RedisDeliveryRecords(client, prefix=redis_prefix)
+    yield runtime, queue, adapter, records
+    await client.aclose()
+
+
+async def run_until(condition, *loops, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def texts(adapter: Recorder, user: str) -> list[str]:
+    return [o.text for o in adapter.sent if o.to == user]
+
+
+async def test_messages_get_replies_in_order_and_duplicates_are_ignored(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    for i, text in enumerate(["hi", "one", "two", "three"]):
+        assert await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    assert not await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="one", message_id="m1")), "m1")
+    worker = TurnWorker(queue, {"echo": runtime}, block_ms=20)
+    sender = Sender(queue, {"echo": adapter}, records, block_ms=20)
+    await run_until(lambda: len(adapter.sent) >= 7, worker, sender)
+    assert texts(adapter, "u1") == ["Say something", "You said one", "Say something", "You said two", "Say something",
+                                    "You said three", "Say something"]
+    record = await records.get("wamid.1")
+    assert record is not None and record["status"] == "sent" and record["user"] == "u1"
+
+
+async def test_many_users_on_two_workers_keep_each_users_order(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    users = [f"u{n}" for n in range(30)]
+    for i in range(5):
+        for user in users:
+            await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text=f"msg{i}", message_id=f"{user}-{i}")), f"{user}-{i}")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20, concurrency=8), TurnWorker(queue, {"echo": runtime}, block_ms=20, concurrency=8),
+             Sender(queue, {"echo": adapter}, records, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 30 * 9, *loops, timeout=30)
+    for user in users:
+        assert texts(adapter, user) == ["Say something"] + [t for i in range(1, 5) for t in (f"You said msg{i}", "Say something")]
+
+
+async def test_a_worker_that_dies_mid_turn_loses_nothing_and_doubles_nothing(tmp_path: Path, setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    calls: list[str] = []
+    gate = asyncio.Event()
+
+    async def slow(ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.idempotency_key)
+        if len(calls) == 1:
+            await gate.wait()  # the first worker "dies" here
+        return {}
+
+    bot_dir = runtime.bot.root
+    changed = MAIN.replace("  echo:\n    say:", "  echo:\n    action: echo.work\n    next: reply\n  reply:\n    say:")
+    assert changed != MAIN
+    (bot_dir / "main.yaml").write_text(changed)
+    (bot_dir / "bot.yaml").write_text(BOT)
+    plugins = Plugins(actions={"echo.work": Action(name="echo.work", fn=slow)})
+    runtime.reload(load_bot(bot_dir, plugins=plugins), plugins)
+    for i, text in enumerate(["hi", "one"]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    doomed = TurnWorker(queue, {"echo": runtime}, block_ms=20)
+    stop = asyncio.Event()
+    task = asyncio.create_task(doomed.run(stop))
+    for _ in range(500):
+        if calls:
+            break
+        await asyncio.sleep(0.01)
+    assert calls, "the first worker never reached the action"
+    task.cancel()  # killed in the middle of the action: nothing committed, the entry stays pending
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    survivor = TurnWorker(queue, {"echo": runtime}, block_ms=20, visibility_ms=200)
+    sender = Sender(queue, {"echo": adapter}, records, block_ms=20)
+    await run_until(lambda: len(adapter.sent) >= 3, survivor, sender)
+    assert texts(adapter, "u1") == ["Say something", "You said one", "Say something"]
+    assert calls[0] == calls[1]  # the retried turn reused the idempotency key: the plugin can dedupe
+
+
+async def test_retryable_failures_back_off_and_keep_order(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    adapter.failures = [SendError("busy", status=500, retryable=True), SendError("busy", status=500, retryable=True)]
+    for i, text in enumerate(["hi", "one"]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    sender = Sender(queue, {"echo": adapter}, records, block_ms=20, base_delay=0.01, max_delay=0.05)
+    await run_until(lambda: len(adapter.sent) >= 3, TurnWorker(queue, {"echo": runtime}, block_ms=20), sender)
+    assert texts(adapter, "u1") == ["Say something", "You said one", "Say something"]
+    assert adapter.count == 5
+
+
+async def test_a_message_that_cannot_be_sent_is_dead_lettered_and_the_next_goes_on(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    adapter.failures = [SendError("bad request", status=400, code=100, retryable=False)]
+    for i, text in enumerate(["hi", "one"]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    await run_until(lambda: len(adapter.sent) >= 2, TurnWorker(queue, {"echo": runtime}, block_ms=20),
+                    Sender(queue, {"echo": adapter}, records, block_ms=20))
+    assert texts(adapter, "u1") == ["You said one", "Say something"]
+    dead = await queue.redis.hvals(queue.dlq)
+    assert len(dead) == 1 and b"Say something" in dead[0] and b"bad request" in dead[0]
+
+
+async def test_outside_the_window_a_declared_template_replaces_the_text(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    adapter.failures = [SendError("re-engagement", status=400, code=131047, retryable=False)]
+    from engine.messages import outbound_to_json
+
+    out = Outbound(to="u1", text="Your parcel is on its way", template=Template("parcel_update", "en", ("HD-1",)))
+    await queue.commit_turn("echo", "u1", b'{"l":"en","k":[],"a":0}', 60, [{"id": "x1", "o": outbound_to_json(out), "n": 0}], popped=0)
+    await queue.wake_sender("echo", "u1")
+    await run_until(lambda: len(adapter.sent) >= 1, Sender(queue, {"echo": adapter}, records, block_ms=20))
+    assert adapter.sent[0].kind == "template" and adapter.sent[0].template == Template("parcel_update", "en", ("HD-1",))
