@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from engine.channels.base import Adapter, SendError
+from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake
 from engine.delivery.ratelimit import Throughput
 from engine.delivery.records import DeliveryRecords
@@ -55,36 +56,13 @@ class Sender:
     sent_count: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.queue.setup()
-        running: set[asyncio.Task[None]] = set()
-        try:
-            await self._loop(stop, running)
-        except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
-            for task in running:
-                task.cancel()
-            raise
+        await consume(self.queue, self.queue.sends, GROUP, self.consumer, concurrency=self.concurrency,
+                      visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
+                      before_read=self._wake_retries)
 
-    async def _loop(self, stop: asyncio.Event, running: set[asyncio.Task[None]]) -> None:
-        last_reclaim = 0.0
-        while not stop.is_set():
-            room = self.concurrency - len(running)
-            if room <= 0:
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            for bot, user in await self.queue.due_retries(time.time()):
-                await self.queue.wake_sender(bot, user)
-            wakes: list[Wake] = []
-            if time.monotonic() - last_reclaim > self.visibility_ms / 4000:
-                last_reclaim = time.monotonic()
-                wakes += await self.queue.reclaim(self.queue.sends, GROUP, self.consumer, self.visibility_ms, room)
-            if not wakes:
-                wakes = await self.queue.read(self.queue.sends, GROUP, self.consumer, room, self.block_ms)
-            for wake in wakes:
-                task = asyncio.create_task(self.drain(wake))
-                running.add(task)
-                task.add_done_callback(running.discard)
-        if running:
-            await asyncio.wait(running)
+    async def _wake_retries(self) -> None:
+        for bot, user in await self.queue.due_retries(time.time()):
+            await self.queue.wake_sender(bot, user)
 
     async def drain(self, wake: Wake) -> None:
         lock = self.queue.key(wake.bot, wake.user, "sendlock")

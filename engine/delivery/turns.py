@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake
 from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
 from engine.runtime import Runtime
@@ -44,34 +45,9 @@ class TurnWorker:
     turns_done: int = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.queue.setup()
-        running: set[asyncio.Task[None]] = set()
-        try:
-            await self._loop(stop, running)
-        except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
-            for task in running:
-                task.cancel()
-            raise
-
-    async def _loop(self, stop: asyncio.Event, running: set[asyncio.Task[None]]) -> None:
-        last_reclaim = 0.0
-        while not stop.is_set():
-            room = self.concurrency - len(running)
-            if room <= 0:
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            wakes: list[Wake] = []
-            if time.monotonic() - last_reclaim > self.visibility_ms / 4000:
-                last_reclaim = time.monotonic()
-                wakes += await self.queue.reclaim(self.queue.turns, GROUP, self.consumer, self.visibility_ms, room)
-            if not wakes:
-                wakes = await self.queue.read(self.queue.turns, GROUP, self.consumer, room, self.block_ms)
-            for wake in self._unique(wakes):
-                task = asyncio.create_task(self.drain(wake))
-                running.add(task)
-                task.add_done_callback(running.discard)
-        if running:
-            await asyncio.wait(running)
+        await consume(self.queue, self.queue.turns, GROUP, self.consumer, concurrency=self.concurrency,
+                      visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
+                      select=self._unique)
 
     def _unique(self, wakes: list[Wake]) -> list[Wake]:
         """Several wakes of one user in a batch: drain once, acknowledge the rest right away."""

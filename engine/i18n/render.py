@@ -76,14 +76,19 @@ def make_environment() -> SandboxedEnvironment:
     return env
 
 
+_ENV = make_environment()
+_TEMPLATES: dict[str, Any] = {}  # compiled once per process, shared across bot reloads
+_EXPRESSIONS: dict[str, Any] = {}
+
+
 class Renderer:
     """Turns a flow message (key, inline text, per-language map, or list) into texts."""
 
     def __init__(self, catalogs: Catalogs) -> None:
         self.catalogs = catalogs
-        self.env = make_environment()
-        self._templates: dict[str, Any] = {}
-        self._expressions: dict[str, Any] = {}
+        self.env = _ENV
+        self._templates = _TEMPLATES
+        self._expressions = _EXPRESSIONS
 
     def source(self, message: Any, chain: list[str]) -> list[str]:
         """The template sources a message stands for, in the first language of `chain` found."""

@@ -61,9 +61,10 @@ async def perform(turn: Turn, interrupt: Interrupt) -> None:
             turn.say(interrupt.say)
         await resume(turn)
     elif name == "undo":
-        if interrupt.say is not None:
-            turn.say(interrupt.say)
-        if not turn.undo():
+        if turn.undo():
+            if interrupt.say is not None:
+                turn.say(interrupt.say)
+        else:
             turn.say("flowbot.undo.nothing")
         await resume(turn)
     elif name == "language":

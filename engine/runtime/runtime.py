@@ -139,6 +139,7 @@ class Runtime:
             fresh.lang, fresh.last_inbound = turn.session.lang, turn.session.last_inbound
             turn.session = fresh
             turn.say("flowbot.error.generic")
+        turn.prune_history()
         self._arm_wait(turn)
         return turn
 

@@ -82,7 +82,8 @@ async def _action(turn: Turn, step: Step) -> bool:
         args = render_args(turn, step.args)
         result = await _run_action(turn, step, args)
     except (act.ActionError, Exception) as exc:  # noqa: BLE001 - every failure follows on_error
-        log.warning("action failed", extra={"flow": frame.flow, "step": step.name, "action": step.action, "error": str(exc)})
+        log.warning("action %s failed at %s.%s: %s", step.action, frame.flow, step.name, exc,
+                    extra={"flow": frame.flow, "step": step.name, "action": step.action})
         turn.event(f"{step.action} failed: {exc}")
         if step.on_error is not None:
             if step.on_error.say is not None:

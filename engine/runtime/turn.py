@@ -136,6 +136,7 @@ class Turn:
             if self.session.stack:
                 self.session.stack.pop()
             self.push(target.flow, target.step)
+            self.prune_history()
         elif target.is_end:
             self.end_flow()
         else:
@@ -155,6 +156,7 @@ class Turn:
 
     def end_flow(self) -> None:
         ended = self.session.stack.pop()
+        self.prune_history()
         if self.session.stack and ended.resume:
             caller = self.session.stack[-1]
             if self.rt.coverage is not None:  # the call step's `next`, taken on return
@@ -163,6 +165,7 @@ class Turn:
 
     async def start(self, flow: str | None = None) -> None:
         self.session.stack.clear()
+        self.session.history.clear()
         self.push(flow or self.rt.bot.start)
         await self.run()
 
@@ -204,28 +207,48 @@ class Turn:
             frame.slots[name] = value
 
     def remember_for_undo(self, step: Step) -> None:
+        """Note where the user was and what the answered slot held, to take it back (`undo`).
+
+        An entry is small (the stack's positions and one slot's old value), and only lives as
+        long as the frames it points at: a flow that ends takes its entries with it.
+        """
         depth = self.rt.bot.session.undo_depth
-        if depth <= 0:
-            return
         frame = self.session.frame
-        assert frame is not None
-        entry: dict[str, Any] = {"s": [[f.flow, f.version, f.step, f.resume] for f in self.session.stack], "d": dict(frame.slots)}
-        if step.into and step.into in self.session.globals:
-            entry["g"] = {step.into: self.session.globals[step.into]}
+        if depth <= 0 or frame is None:
+            return
+        entry: dict[str, Any] = {"s": [[f.flow, f.version, f.step, f.resume] for f in self.session.stack]}
+        if step.into:
+            slot = self.flow(frame).slots.get(step.into)
+            scoped = self.session.globals if slot is not None and slot.scope == "session" else frame.slots
+            entry["k"] = step.into
+            if slot is not None and slot.scope == "session":
+                entry["g"] = 1
+            if step.into in scoped:
+                entry["o"] = scoped[step.into]
         self.session.history = (self.session.history + [entry])[-depth:]
 
+    def prune_history(self) -> None:
+        stack = self.session.stack
+        self.session.history = [
+            e for e in self.session.history
+            if len(e["s"]) <= len(stack) and all(stack[i].flow == pos[0] for i, pos in enumerate(e["s"]))
+        ]
+
     def undo(self) -> bool:
+        self.prune_history()
         if not self.session.history:
             return False
         entry = self.session.history.pop()
-        old = self.session.stack
-        stack = []
-        for i, (flow, version, step, resume) in enumerate(entry["s"]):
-            keep = old[i].slots if i < len(old) and old[i].flow == flow else {}
-            stack.append(Frame(flow=flow, version=version, step=step, resume=resume, slots=dict(keep)))
-        stack[-1].slots = dict(entry.get("d") or {})
+        stack = self.session.stack[: len(entry["s"])]
+        for frame, (flow, version, step, resume) in zip(stack, entry["s"]):
+            frame.version, frame.step, frame.resume = version, step, resume
         self.session.stack = stack
-        self.session.globals.update(entry.get("g") or {})
+        if "k" in entry:
+            scoped = self.session.globals if entry.get("g") else stack[-1].slots
+            if "o" in entry:
+                scoped[entry["k"]] = entry["o"]
+            else:
+                scoped.pop(entry["k"], None)
         self.session.tries = 0
         self.session.pending = None
         return True

@@ -1,0 +1,136 @@
+"""A deployment: the bots one `flowbot serve` / `flowbot worker` runs, wired to Redis and to
+their channels.
+
+Each bot's manifest says which provider carries it and with which number:
+
+    channels:
+      provider: whatsapp                      # whatsapp (default), twilio, chatwoot or interakt
+      whatsapp: {phone_number_id: "${WHATSAPP_PHONE_NUMBER_ID}"}
+      twilio: {from_number: "+14155238886", public_url: "https://bots.example.com/webhooks/twilio/shop"}
+      chatwoot: {account_id: 1}
+
+`${NAME}` is read from the environment; secrets (tokens, app secrets, auth tokens) are only ever
+read from the environment by the adapters, never from YAML. WhatsApp webhooks are routed to
+the bot that owns `metadata.phone_number_id`; the other providers post to
+`/webhooks/<provider>/<bot>`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from engine.channels.base import Adapter
+from engine.delivery.queue import RedisQueue
+from engine.delivery.ratelimit import Throughput
+from engine.delivery.records import RedisDeliveryRecords
+from engine.flow.loader import LoadedBot, load_bot
+from engine.runtime import Runtime
+from engine.runtime.redis_store import RedisStore
+
+_ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+def interpolate(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+    if isinstance(value, dict):
+        return {k: interpolate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v) for v in value]
+    return value
+
+
+@dataclass
+class BotHost:
+    loaded: LoadedBot
+    runtime: Runtime
+    provider: str
+    account: str  # the number the bot sends from (routing key for inbound)
+    adapter: Adapter
+
+
+@dataclass
+class Deployment:
+    redis: aioredis.Redis
+    prefix: str
+    bots: dict[str, BotHost] = field(default_factory=dict)
+    routes: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, account) -> bot
+    api_keys: frozenset[str] = frozenset()
+
+    @property
+    def queue(self) -> RedisQueue:
+        return RedisQueue(self.redis, self.prefix)
+
+    @property
+    def records(self) -> RedisDeliveryRecords:
+        return RedisDeliveryRecords(self.redis, self.prefix)
+
+    def throughput(self) -> Throughput:
+        return Throughput(self.redis, self.prefix, rate=float(os.environ.get("FLOWBOT_SEND_RATE", "80")))
+
+    @classmethod
+    def open(cls, bot_dirs: list[Path], redis_url: str, prefix: str = "fb") -> Deployment:
+        client = aioredis.Redis.from_url(redis_url)
+        keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
+        deployment = cls(redis=client, prefix=prefix, api_keys=keys)
+        store = RedisStore(client, prefix=prefix)
+        for bot_dir in bot_dirs:
+            loaded = load_bot(bot_dir)
+            channels = interpolate(loaded.bot.manifest.get("channels") or {})
+            provider = str(channels.get("provider", "whatsapp"))
+            adapter, account = make_adapter(provider, channels.get(provider) or {}, client, prefix)
+            name = loaded.bot.name
+            deployment.bots[name] = BotHost(loaded, Runtime(loaded, store), provider, account, adapter)
+            if account:
+                deployment.routes[(provider, account)] = name
+        return deployment
+
+    def route(self, provider: str, account: str) -> str | None:
+        """The bot that owns `account` on `provider`; with one bot on that provider, that bot."""
+        found = self.routes.get((provider, account))
+        if found is not None:
+            return found
+        candidates = [name for name, host in self.bots.items() if host.provider == provider]
+        return candidates[0] if len(candidates) == 1 and not account else None
+
+    async def close(self) -> None:
+        for host in self.bots.values():
+            close = getattr(host.adapter, "close", None)
+            if close is not None:
+                await close()
+        await self.redis.aclose()
+
+
+def make_adapter(provider: str, settings: dict[str, Any], redis: aioredis.Redis, prefix: str) -> tuple[Adapter, str]:
+    """The adapter a bot sends through, and the account (number) inbound webhooks name."""
+    if provider == "whatsapp":
+        from engine.channels.whatsapp import GraphClient, WhatsAppAdapter
+
+        number = str(settings.get("phone_number_id") or os.environ.get("WHATSAPP_PHONE_NUMBER_ID", ""))
+        token_key = f"{prefix}:wa:token"
+
+        async def token() -> str:
+            # an operator rotates the token by setting this key; the environment is the default
+            stored = await redis.get(token_key)
+            return stored.decode() if stored else os.environ.get("WHATSAPP_TOKEN", "")
+
+        return WhatsAppAdapter(GraphClient(token, number)), number
+    if provider == "twilio":
+        from engine.channels.twilio import TwilioAdapter
+
+        return TwilioAdapter(**settings), str(settings.get("from_number", "")).replace("whatsapp:", "").lstrip("+")
+    if provider == "chatwoot":
+        from engine.channels.chatwoot import ChatwootAdapter
+
+        return ChatwootAdapter(**settings), str(settings.get("account_id", ""))
+    if provider == "interakt":
+        from engine.channels.interakt import InteraktAdapter
+
+        return InteraktAdapter(**settings), ""
+    raise ValueError(f"unknown channel provider {provider!r} (whatsapp, twilio, chatwoot or interakt)")

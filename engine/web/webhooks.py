@@ -1,0 +1,90 @@
+"""Provider webhooks: verify, parse, queue durably, answer 200 (fast, and only once queued).
+
+A message id seen before is acknowledged and ignored; statuses update the delivery record
+(out of order is fine: records only move forward); a malformed body gets a 4xx, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from engine.channels.base import Parsed, Status, WebhookRejected
+from engine.delivery.turns import inbound_event
+from engine.deployment import Deployment
+from engine.messages import Inbound
+from engine.web._body import webhook_request
+
+log = logging.getLogger("flowbot.web")
+OK = PlainTextResponse("ok")
+
+
+def _rejected(exc: WebhookRejected) -> Response:
+    log.info("webhook refused: %s", exc.reason)
+    return PlainTextResponse(exc.reason, status_code=exc.status)
+
+
+async def take(deployment: Deployment, bot: str, parsed: Parsed) -> None:
+    queue = deployment.queue
+    for event in parsed.events:
+        if isinstance(event, Inbound):
+            fresh = await queue.enqueue(bot, event.user, inbound_event(event), event.message_id)
+            if not fresh:
+                log.info("duplicate message ignored", extra={"bot": bot})
+        elif isinstance(event, Status):
+            await deployment.records.status(event)
+
+
+async def whatsapp_verify(request: Request) -> Response:
+    deployment: Deployment = request.app.state.deployment
+    host = next((h for h in deployment.bots.values() if h.provider == "whatsapp"), None)
+    if host is None:
+        return PlainTextResponse("no WhatsApp bot here", status_code=404)
+    try:
+        wreq = await webhook_request(request)
+        return PlainTextResponse(host.adapter.challenge(wreq))  # type: ignore[attr-defined]
+    except WebhookRejected as exc:
+        return _rejected(exc)
+
+
+async def whatsapp(request: Request) -> Response:
+    deployment: Deployment = request.app.state.deployment
+    host = next((h for h in deployment.bots.values() if h.provider == "whatsapp"), None)
+    if host is None:
+        return PlainTextResponse("no WhatsApp bot here", status_code=404)
+    try:
+        wreq = await webhook_request(request)
+        host.adapter.verify(wreq)
+        if "json" not in wreq.headers.get("content-type", "application/json"):
+            raise WebhookRejected(415, "expected application/json")
+        batches = host.adapter.parse_batches(wreq)  # type: ignore[attr-defined]
+    except WebhookRejected as exc:
+        return _rejected(exc)
+    for batch in batches:
+        bot = deployment.route("whatsapp", batch.account)
+        if bot is None:
+            log.warning("webhook for a number no bot owns: ignored")
+            continue
+        await take(deployment, bot, batch)
+    return OK
+
+
+async def provider(request: Request) -> Response:
+    """Twilio, Chatwoot and Interakt post to /webhooks/<provider>/<bot>."""
+    deployment: Deployment = request.app.state.deployment
+    name = request.path_params["bot"]
+    host = deployment.bots.get(name)
+    if host is None or host.provider != request.path_params["provider"]:
+        return PlainTextResponse("no such bot on that provider", status_code=404)
+    try:
+        wreq = await webhook_request(request)
+        host.adapter.verify(wreq)
+        parsed = host.adapter.parse(wreq)
+    except WebhookRejected as exc:
+        return _rejected(exc)
+    await take(deployment, name, parsed)
+    if host.provider == "twilio":  # Twilio wants TwiML or an empty 200
+        return Response("<Response/>", media_type="text/xml")
+    return OK
