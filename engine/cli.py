@@ -112,6 +112,32 @@ def test_bot(
     raise typer.Exit(run_bot_transcripts(resolve_bot(bot), update=update))
 
 
+@app.command()
+def serve(
+    bots: list[str] = typer.Argument(..., help="The bots to serve: folders with bot.yaml, or names under flows/."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    prefix: str = typer.Option("fb", "--prefix", help="Redis key prefix (several deployments on one Redis)."),
+    with_worker: Optional[bool] = typer.Option(None, "--with-worker/--no-worker",
+                                               help="Run the workers in this process too (default: only on the embedded Redis)."),
+) -> None:
+    """Take webhooks from WhatsApp, Twilio, Interakt and Chatwoot (REDIS_URL, or an embedded Redis)."""
+    from engine.serve import serve_main
+
+    serve_main([resolve_bot(b) for b in bots], host, port, prefix, with_worker)
+
+
+@app.command()
+def worker(
+    bots: list[str] = typer.Argument(..., help="The bots to work for: folders with bot.yaml, or names under flows/."),
+    prefix: str = typer.Option("fb", "--prefix", help="Redis key prefix."),
+) -> None:
+    """Run turns, send replies and fire reminders (run as many as you need against one Redis)."""
+    from engine.serve import worker_main
+
+    worker_main([resolve_bot(b) for b in bots], prefix)
+
+
 def main() -> None:
     try:
         app()

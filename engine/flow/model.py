@@ -99,6 +99,7 @@ class Step:
     kind: str  # say, ask, action, if, call, goto, handoff, end
     say: Message | None = None
     next: Target | None = None
+    template: str | None = None  # sent instead of the message/question outside the 24-hour window
     # ask
     ask: Message | None = None
     into: str | None = None
@@ -207,6 +208,7 @@ class Bot:
     settings: dict[str, Any] = field(default_factory=dict)
     session: SessionSettings = field(default_factory=SessionSettings)
     action_modules: tuple[str, ...] = ()
+    proactive: tuple[str, ...] = ()  # flows other systems may start through the proactive API
     manifest: dict[str, Any] = field(default_factory=dict)
     title: str = ""
 

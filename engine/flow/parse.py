@@ -75,7 +75,7 @@ def step(name: str, data: dict[str, Any]) -> Step:
     kind = step_kind(data)
     conditions = tuple((c["when"], target(c["next"])) for c in data.get("if", []))
     return Step(
-        name=name, kind=kind, say=data.get("say"),
+        name=name, kind=kind, say=data.get("say"), template=data.get("template"),
         next=target(data["next"]) if "next" in data else None,
         ask=data.get("ask"), into=data.get("into"), validate=data.get("validate"),
         invalid=data.get("invalid"), retries=int(data.get("retries", 3)),
@@ -142,5 +142,6 @@ def bot(data: dict[str, Any], root: Path, flows: dict[str, Flow]) -> Bot:
         settings=dict(data.get("settings") or {}),
         session=session_settings(data.get("session") or {}),
         action_modules=tuple(data.get("actions") or ()), manifest=data,
+        proactive=tuple(data.get("proactive") or ()),
         title=data.get("name", data["bot"]),
     )

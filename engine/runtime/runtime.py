@@ -207,15 +207,23 @@ class Runtime:
             await turn.go(Target.from_state(resume), via="next")
 
     async def _start(self, turn: Turn, flow: str, params: Mapping[str, Any]) -> None:
+        """Another system starts `flow`. A user in the middle of a question gets the flow on
+        top of it, and the question again when it ends: their conversation is not lost."""
         session = turn.session
         if session.opted_out:
             turn.event(f"not started: the user opted out ({flow})")
             return
         if flow not in self.bot.flows:
             raise KeyError(f"no flow {flow!r} in bot {self.bot.name!r}")
+        current = turn.step()
         session.wait = None
-        session.stack.clear()
-        turn.push(flow)
+        resume = None
+        if current is not None and current.kind == "ask" and session.human is None:
+            resume = current.name
+        else:
+            session.stack.clear()
+            session.history.clear()
+        turn.push(flow, resume=resume)
         for name, value in params.items():
             turn.store(name, value)
         await turn.run()

@@ -23,7 +23,7 @@ _WHOLE_EXPRESSION = re.compile(r"^\{\{(.*)\}\}$", re.DOTALL)
 
 async def execute(turn: Turn, step: Step) -> bool:
     if step.say is not None and step.kind != "ask":
-        turn.say(step.say)
+        turn.say_or_template(step.say, step.template)
     return await _KINDS[step.kind](turn, step)
 
 
@@ -34,6 +34,9 @@ async def _say(turn: Turn, step: Step) -> bool:
 
 
 async def _ask(turn: Turn, step: Step) -> bool:
+    if step.template is not None and turn.outside_window():
+        turn.say_or_template(None, step.template)  # the template's quick replies answer the question
+        return False
     if step.say is not None:
         turn.say(step.say)
     turn.prompt(step)

@@ -106,15 +106,25 @@ class Turn:
                 self.emit(Outbound(to=self.user, text=text[: limits.TEXT_BODY]))
 
     def say_or_template(self, message: Any, template: str | None) -> None:
-        """A message that may go out after the window closed: the template then, text before."""
-        if template and self.outside_window():
-            ref = self.rt.bot.templates[template]
-            params = tuple(self.rt.renderer.text(p, self.variables()) for p in ref.params)
-            tpl = Template(name=ref.name, language=ref.language_code(self.session.lang), params=params)
+        """A message that may go out after the window closed: the template then, text before.
+
+        Inside the window the text carries the template too, so the sender can fall back to
+        it if WhatsApp still answers that the window is closed (131047).
+        """
+        if not template:
+            if message is not None:
+                self.say(message)
+            return
+        ref = self.rt.bot.templates[template]
+        params = tuple(self.rt.renderer.text(p, self.variables()) for p in ref.params)
+        tpl = Template(name=ref.name, language=ref.language_code(self.session.lang), params=params)
+        if self.outside_window():
             self.result.outbound.append(Outbound(to=self.user, kind="template", template=tpl))
             self.event(f"template {ref.name} (outside the 24-hour window)")
-        elif message is not None:
-            self.say(message)
+            return
+        for text in self.texts(message) if message is not None else []:
+            if text:
+                self.emit(Outbound(to=self.user, text=text[: limits.TEXT_BODY], template=tpl))
 
     def event(self, text: str) -> None:
         self.result.events.append(text)
@@ -159,7 +169,8 @@ class Turn:
         self.prune_history()
         if self.session.stack and ended.resume:
             caller = self.session.stack[-1]
-            if self.rt.coverage is not None:  # the call step's `next`, taken on return
+            called = self.flow(caller).steps.get(caller.step)
+            if self.rt.coverage is not None and called is not None and called.kind == "call":  # its `next`, on return
                 self.rt.coverage.take(caller.flow, caller.step, "next")
             self._move(Target.from_state(ended.resume))
 

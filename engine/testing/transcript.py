@@ -133,6 +133,10 @@ def describe_turn(turn: dict[str, Any]) -> str:
         return f"~ wait {turn['wait']}"
     if "release" in turn:
         return "~ an agent releases the chat"
+    if "start" in turn:
+        params = turn["start"].get("params") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in params.items())
+        return f"~ another system starts flow {turn['start']['flow']}" + (f" ({shown})" if shown else "")
     return "> ?"
 
 
@@ -188,6 +192,10 @@ async def play(path: Path, coverage: Coverage | None = None) -> Played:
             for _, result in await runtime.tick(turn_stubs):
                 sent += result.outbound
                 events += result.events
+        elif "start" in turn:
+            clock.advance(1.0)
+            result = await runtime.start_flow(user, str(turn["start"]["flow"]), dict(turn["start"].get("params") or {}))
+            sent, events = result.outbound, result.events
         elif turn.get("release"):
             result = await runtime.release(user, turn_stubs)
             sent, events = result.outbound, result.events

@@ -53,8 +53,9 @@ async def start_conversation(request: Request) -> JSONResponse:
     to, flow, params, key = data.get("to"), data.get("flow"), data.get("params") or {}, data.get("idempotency_key")
     if not isinstance(to, str) or not _USER.match(to):
         return _error(422, "`to` must be the user's WhatsApp id or phone number")
-    if not isinstance(flow, str) or flow not in host.loaded.bot.flows:
-        return _error(422, f"`flow` must be one of: {', '.join(sorted(host.loaded.bot.flows))}")
+    allowed = host.loaded.bot.proactive
+    if not isinstance(flow, str) or flow not in allowed:
+        return _error(422, f"`flow` must be one of the bot's proactive flows: {', '.join(allowed) or '(none listed in bot.yaml)'}")
     if not isinstance(params, dict):
         return _error(422, "`params` must be an object")
     if not isinstance(key, str) or not 1 <= len(key) <= 200:

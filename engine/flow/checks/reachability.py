@@ -19,7 +19,7 @@ def check(ctx: Context) -> None:
     if not ctx.all_flows_known:  # an unreadable file may hold the missing way in
         return
     entries: dict[str, set[str]] = defaultdict(set)  # flow -> steps entered from elsewhere
-    used = {ctx.bot.start} | {i.flow or ctx.bot.start for i in ctx.bot.interrupts.values()}
+    used = {ctx.bot.start} | {i.flow or ctx.bot.start for i in ctx.bot.interrupts.values()} | set(ctx.bot.proactive)
     for flow in ctx.flows:
         for name in flow.steps:
             for _, where in step_targets(ctx.step_data(flow, name)):
@@ -32,7 +32,7 @@ def check(ctx: Context) -> None:
         file = ctx.file_of(flow)
         if flow.name not in used and not ctx.unresolved_flows:
             ctx.at(file, ("flow",), f"nothing starts flow {flow.name!r}: not the bot's start, no interrupt, "
-                   "and no other flow calls or jumps to it", "flow.unused", WARNING)
+                   "no other flow calls or jumps to it, and it is not listed under `proactive`", "flow.unused", WARNING)
         if flow.name in ctx.unresolved_steps:
             continue
         seen = _reachable(ctx, flow, {flow.start} | entries[flow.name])

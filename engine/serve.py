@@ -1,0 +1,112 @@
+"""Running a deployment: the web app (`flowbot serve`) and the workers (`flowbot worker`).
+
+`flowbot worker` runs, in one event loop: the turn worker, the sender, and the timer scheduler
+(which turns due reminders into inbox events, so timers are processed in order with messages).
+Run as many worker processes as you like against one Redis. `flowbot serve` runs the web app;
+with `--with-worker` (the default on the embedded Redis) it runs the workers in the same
+process, which is all a laptop needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from engine.delivery.sender import Sender
+from engine.delivery.turns import TurnWorker
+from engine.deployment import Deployment
+
+log = logging.getLogger("flowbot.serve")
+
+
+def redis_url() -> tuple[str, bool]:
+    """REDIS_URL, or the embedded Redis; and whether it is the embedded one."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url, False
+    from engine import embedded
+
+    return embedded.start(), True
+
+
+async def schedule_timers(deployment: Deployment, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Due reminders and expiries become `timer` events in the users' inboxes (deduplicated by
+    due time, so several schedulers may run)."""
+    import time
+
+    while not stop.is_set():
+        now = time.time()
+        for name, host in deployment.bots.items():
+            key = f"{deployment.prefix}:{name}:due"
+            for user, due in await deployment.redis.zrangebyscore(key, "-inf", now, start=0, num=500, withscores=True):
+                user = user.decode()
+                await deployment.queue.enqueue(name, user, {"k": "timer"}, f"timer:{due}")
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass
+
+
+def loops(deployment: Deployment) -> list[object]:
+    runtimes = {name: host.runtime for name, host in deployment.bots.items()}
+    adapters = {name: host.adapter for name, host in deployment.bots.items()}
+    accounts = {name: host.account for name, host in deployment.bots.items()}
+    return [
+        TurnWorker(deployment.queue, runtimes, concurrency=int(os.environ.get("FLOWBOT_TURN_CONCURRENCY", "64"))),
+        Sender(deployment.queue, adapters, deployment.records, deployment.throughput(), accounts,
+               concurrency=int(os.environ.get("FLOWBOT_SEND_CONCURRENCY", "64"))),
+    ]
+
+
+async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops(deployment)]  # type: ignore[attr-defined]
+    tasks.append(asyncio.create_task(schedule_timers(deployment, stop)))
+    await asyncio.gather(*tasks)
+
+
+def worker_main(bot_dirs: list[Path], prefix: str) -> None:
+    url, _ = redis_url()
+    deployment = Deployment.open(bot_dirs, url, prefix)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker running for %s", ", ".join(deployment.bots))
+        try:
+            await run_workers(deployment, stop)
+        finally:
+            await deployment.close()
+
+    asyncio.run(main())
+
+
+def serve_main(bot_dirs: list[Path], host: str, port: int, prefix: str, with_worker: bool | None) -> None:
+    import uvicorn
+    from contextlib import asynccontextmanager
+
+    from engine.web import build_app
+
+    url, embedded = redis_url()
+    deployment = Deployment.open(bot_dirs, url, prefix)
+    app = build_app(deployment)
+    inline = embedded if with_worker is None else with_worker
+
+    @asynccontextmanager
+    async def lifespan(_app):  # type: ignore[no-untyped-def]
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_workers(deployment, stop)) if inline else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await deployment.close()
+
+    app.router.lifespan_context = lifespan
+    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("FLOWBOT_LOG_LEVEL", "info").lower())

@@ -1,0 +1,160 @@
+"""`flowbot serve` for real: a server process on loopback, signed Cloud API webhooks in, replies
+out to the Graph fake, with Redis for sessions, queues and delivery records."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from engine.channels.whatsapp import signature_header
+from fakes.graph import GraphFake
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "test-app-secret"
+NUMBER = "1122334455667"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def webhook(user: str, mid: str, text: str | None = None, button: str | None = None) -> bytes:
+    message: dict[str, object] = {"from": user, "id": mid, "timestamp": str(int(time.time()))}
+    if button is not None:
+        message.update(type="interactive", interactive={"type": "button_reply", "button_reply": {"id": button, "title": button}})
+    else:
+        message.update(type="text", text={"body": text})
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001", "phone_number_id": NUMBER},
+        "contacts": [{"profile": {"name": "Amina"}, "wa_id": user}], "messages": [message]}}]}]}
+    return json.dumps(body).encode()
+
+
+@pytest.fixture
+async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIterator[tuple[str, GraphFake]]:
+    fake = GraphFake()
+    await fake.start()
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    env = {**os.environ, "REDIS_URL": redis_url, "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "verify-me",
+           "WHATSAPP_API_BASE_URL": fake.url, "WHATSAPP_TOKEN": "token-1", "WHATSAPP_PHONE_NUMBER_ID": NUMBER,
+           "FLOWBOT_API_KEYS": "key-1", "FLOWBOT_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "flows/demo", "--port", str(port), "--with-worker",
+                             "--prefix", redis_prefix], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{base}/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("server did not start: " + (tmp_path / "serve.log").read_text()[-4000:])
+        yield base, fake
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        await fake.stop()
+
+
+async def post(base: str, body: bytes, signed: bool = True, **headers: str) -> int:
+    hdrs = {"content-type": "application/json", **headers}
+    if signed:
+        hdrs["x-hub-signature-256"] = signature_header(SECRET, body)
+    data = io.BytesIO(body) if len(body) > 1024 * 1024 else body
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/webhooks/whatsapp", data=data, headers=hdrs) as r:
+        return r.status
+
+
+async def replies(fake: GraphFake, user: str, count: int, timeout: float = 15.0) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = [m.body for m in fake.messages if m.body.get("to") == user]
+        if len(got) >= count:
+            return got
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} replies to {user}, got {[m.body for m in fake.messages]}")
+
+
+async def test_a_signed_message_gets_its_reply_through_the_graph_api(server) -> None:  # type: ignore[no-untyped-def]
+    base, fake = server
+    user = "2547" + str(uuid.uuid4().int)[:8]
+    assert await post(base, webhook(user, "wamid.A1", text="hi")) == 200
+    got = await replies(fake, user, 2)
+    assert got[0]["type"] == "text" and "Haraka" in got[0]["text"]["body"]  # type: ignore[index]
+    assert got[1]["type"] == "interactive"
+    buttons = got[1]["interactive"]["action"]["buttons"]  # type: ignore[index]
+    assert len(buttons) == 3
+    assert fake.messages[0].authorization == "Bearer token-1" and fake.messages[0].phone_number_id == NUMBER
+
+
+async def test_a_redelivered_message_is_answered_once(server) -> None:  # type: ignore[no-untyped-def]
+    base, fake = server
+    user = "2547" + str(uuid.uuid4().int)[:8]
+    body = webhook(user, "wamid.DUP", text="hi")
+    for _ in range(3):
+        assert await post(base, body) == 200
+    await replies(fake, user, 2)
+    await asyncio.sleep(0.5)
+    assert len([m for m in fake.messages if m.body.get("to") == user]) == 2
+
+
+async def test_bad_webhooks_get_4xx_never_500(server) -> None:  # type: ignore[no-untyped-def]
+    base, fake = server
+    body = webhook("254700000009", "wamid.X", text="hi")
+    assert await post(base, body, signed=False) == 403
+    assert await post(base, body, signed=False, **{"x-hub-signature-256": "sha256=" + "0" * 64}) == 403
+    garbage = b"{not json"
+    assert await post(base, garbage, **{"x-hub-signature-256": signature_header(SECRET, garbage)}) == 400
+    wrong = json.dumps({"object": "page", "entry": []}).encode()
+    assert await post(base, wrong, **{"x-hub-signature-256": signature_header(SECRET, wrong)}) == 400
+    huge = b'{"object":"whatsapp_business_account","entry":[' + b" " * (2 * 1024 * 1024) + b"]}"
+    assert await post(base, huge, **{"x-hub-signature-256": signature_header(SECRET, huge)}) == 413
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "42"}) as r:
+            assert r.status == 200 and await r.text() == "42"
+        async with http.get(f"{base}/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "42"}) as r:
+            assert r.status == 403
+
+
+async def test_the_proactive_api_starts_a_flow_once_per_key(server) -> None:  # type: ignore[no-untyped-def]
+    base, fake = server
+    user = "2547" + str(uuid.uuid4().int)[:8]
+    payload = {"to": f"+{user}", "flow": "parcel_update", "params": {"code": "HD-1236", "status": "delivered"},
+               "idempotency_key": "k-" + user}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/v1/bots/demo/conversations", json=payload) as r:
+            assert r.status == 401
+        auth = {"authorization": "Bearer key-1"}
+        async with http.post(f"{base}/api/v1/bots/demo/conversations", json=payload, headers=auth) as r:
+            assert r.status == 202 and (await r.json())["queued"] is True
+        async with http.post(f"{base}/api/v1/bots/demo/conversations", json=payload, headers=auth) as r:
+            assert r.status == 200 and (await r.json())["duplicate"] is True
+        async with http.post(f"{base}/api/v1/bots/demo/conversations", json={**payload, "flow": "nope"}, headers=auth) as r:
+            assert r.status == 422
+    got = await replies(fake, user, 1)
+    await asyncio.sleep(0.3)
+    assert len([m for m in fake.messages if m.body.get("to") == user]) == 1  # once, though asked twice
+    template = got[0]["template"]  # the user never wrote: only the approved template may go out
+    assert template["name"] == "haraka_parcel_update_v1"  # type: ignore[index]
+    assert template["components"][0]["parameters"] == [{"type": "text", "text": "HD-1236"}, {"type": "text", "text": "delivered"}]  # type: ignore[index]
