@@ -138,6 +138,18 @@ def worker(
     worker_main([resolve_bot(b) for b in bots], prefix)
 
 
+@app.command()
+def dlq(
+    action: str = typer.Argument(..., help="list, retry or drop."),
+    entry: Optional[str] = typer.Argument(None, help="The entry id (retry, drop); `all` for every entry."),
+    prefix: str = typer.Option("fb", "--prefix", help="Redis key prefix."),
+) -> None:
+    """Look at, send again or drop messages the sender gave up on (REDIS_URL, or the embedded Redis)."""
+    from engine.delivery.dlq_cli import run_dlq
+
+    raise typer.Exit(asyncio.run(run_dlq(action, entry, prefix)))
+
+
 def main() -> None:
     try:
         app()

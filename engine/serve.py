@@ -68,6 +68,9 @@ async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
 
 
 def worker_main(bot_dirs: list[Path], prefix: str) -> None:
+    from engine.logmask import configure_logging
+
+    configure_logging()
     url, _ = redis_url()
     deployment = Deployment.open(bot_dirs, url, prefix)
 
@@ -91,6 +94,9 @@ def serve_main(bot_dirs: list[Path], host: str, port: int, prefix: str, with_wor
 
     from engine.web import build_app
 
+    from engine.logmask import MaskingFilter, configure_logging
+
+    configure_logging()
     url, embedded = redis_url()
     deployment = Deployment.open(bot_dirs, url, prefix)
     app = build_app(deployment)
@@ -109,4 +115,6 @@ def serve_main(bot_dirs: list[Path], host: str, port: int, prefix: str, with_wor
             await deployment.close()
 
     app.router.lifespan_context = lifespan
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("FLOWBOT_LOG_LEVEL", "info").lower())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # access lines carry query strings
+        logging.getLogger(name).addFilter(MaskingFilter())
+    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("FLOWBOT_LOG_LEVEL", "info").lower(), log_config=None)

@@ -82,9 +82,22 @@ class Sender:
         await redis.eval(_RELEASE, 1, lock, token)
         await self.queue.ack(self.queue.sends, GROUP, wake.entry_id)
 
+    async def _mark_read(self, adapter: Adapter, bot: str, user: str, message_id: str) -> None:
+        """Best effort: a read receipt that fails is dropped, never retried ahead of a reply."""
+        mark = getattr(adapter, "mark_read", None)
+        if mark is not None and message_id:
+            try:
+                await mark(message_id)
+            except SendError as exc:
+                log.info("read receipt not sent: %s", exc, extra={"bot": bot})
+        await self.queue.pop_sent(bot, user)
+
     async def _drain_locked(self, bot: str, user: str) -> None:
         adapter = self.adapters[bot]
         while (item := await self.queue.head(bot, user, "out")) is not None:
+            if "r" in item:  # a read receipt for the user's message
+                await self._mark_read(adapter, bot, user, str(item["r"]))
+                continue
             out = outbound_from_json(item["o"])
             if self.throughput is not None:
                 await self.throughput.acquire(self.accounts.get(bot, bot))

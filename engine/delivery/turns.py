@@ -90,7 +90,10 @@ class TurnWorker:
             session = await runtime.session(user)
             turn = await self._compute(runtime, session, user, event)
             session = turn.session
-            outbound = [self._item(o, turn) for o in turn.result.outbound] if turn is not None else []
+            outbound = [self._item(o, turn) for o in turn.result.outbound]
+            if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
+                # blue ticks first: the read receipt goes out ahead of the reply, in the same order
+                outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
             await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped)
             self.turns_done += 1
         if session is not None:

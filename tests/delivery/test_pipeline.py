@@ -198,3 +198,76 @@ async def test_outside_the_window_a_declared_template_replaces_the_text(setup) -
     await queue.wake_sender("echo", "u1")
     await run_until(lambda: len(adapter.sent) >= 1, Sender(queue, {"echo": adapter}, records, block_ms=20))
     assert adapter.sent[0].kind == "template" and adapter.sent[0].template == Template("parcel_update", "en", ("HD-1",))
+
+
+async def reload_with(runtime: Runtime, manifest_extra: str) -> None:
+    bot_dir = runtime.bot.root
+    (bot_dir / "bot.yaml").write_text(BOT + manifest_extra)
+    runtime.reload(load_bot(bot_dir))
+
+
+async def test_a_burst_of_quick_messages_becomes_one_turn(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    await reload_with(runtime, "burst: {window: 1s}\n")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="hello", message_id="m0")), "m0")
+    await run_until(lambda: len(adapter.sent) >= 1, *loops)
+    for i, text in enumerate(["hi", "I want", "2 kg rice"], 1):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    await run_until(lambda: len(adapter.sent) >= 3, *loops)
+    await asyncio.sleep(0.2)
+    assert texts(adapter, "u1") == ["Say something", "You said hi\nI want\n2 kg rice", "Say something"]
+
+
+async def test_a_user_over_the_rate_limit_gets_one_notice_then_silence(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    await reload_with(runtime, "rate_limit: {messages: 3, per: 1m}\n")
+    for i in range(6):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=f"m{i}", message_id=f"m{i}")), f"m{i}")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 6, *loops)
+    await asyncio.sleep(0.3)
+    sent = texts(adapter, "u1")
+    assert sent[:5] == ["Say something", "You said m1", "Say something", "You said m2", "Say something"]
+    assert sent[5].startswith("You're sending messages faster than I can keep up")
+    assert len(sent) == 6
+
+
+async def test_read_receipts_go_out_before_the_reply(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    await reload_with(runtime, "channels: {provider: whatsapp, mark_read: true}\n")
+    reads: list[str] = []
+
+    async def mark_read(message_id: str) -> None:
+        reads.append(message_id)
+        assert not adapter.sent or len(reads) == 2  # the first receipt precedes every reply
+
+    adapter.mark_read = mark_read  # type: ignore[attr-defined]
+    for i, text in enumerate(["hi", "one"]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"wamid.{i}")), f"wamid.{i}")
+    await run_until(lambda: len(adapter.sent) >= 3, TurnWorker(queue, {"echo": runtime}, block_ms=20),
+                    Sender(queue, {"echo": adapter}, records, block_ms=20))
+    assert reads == ["wamid.0", "wamid.1"]
+
+
+async def test_the_dead_letter_queue_can_be_listed_retried_and_dropped(setup, redis_url, redis_prefix, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.delivery.dlq_cli import run_dlq
+
+    runtime, queue, adapter, records = setup
+    adapter.failures = [SendError("bad", status=400, code=100), SendError("bad", status=400, code=100)]
+    await queue.enqueue("echo", "254712345678", inbound_event(Inbound(user="254712345678", text="hi", message_id="m0")), "m0")
+    await queue.enqueue("echo", "254712345678", inbound_event(Inbound(user="254712345678", text="x", message_id="m1")), "m1")
+    await run_until(lambda: adapter.count >= 3, TurnWorker(queue, {"echo": runtime}, block_ms=20),
+                    Sender(queue, {"echo": adapter}, records, block_ms=20))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert await run_dlq("list", None, redis_prefix) == 0
+    listing = capsys.readouterr().out
+    assert "2 message(s) in the dead-letter queue" in listing
+    assert "254712345678" not in listing and "254•••••••78" in listing  # masked for the operator's screen
+    first, second = [line.split()[0] for line in listing.splitlines()[:2]]
+    assert await run_dlq("retry", first, redis_prefix) == 0
+    await run_until(lambda: len(adapter.sent) >= 2, Sender(queue, {"echo": adapter}, records, block_ms=20))
+    assert texts(adapter, "254712345678")[-1] == "Say something"
+    assert await run_dlq("drop", second, redis_prefix) == 0
+    assert await run_dlq("drop", second, redis_prefix) == 1
+    assert await queue.redis.hlen(queue.dlq) == 0

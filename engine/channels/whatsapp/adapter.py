@@ -73,6 +73,12 @@ class WhatsAppAdapter:
             raise WhatsAppError("WhatsAppAdapter has no GraphClient: set WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID")
         return await self.client.send(out)
 
+    async def mark_read(self, message_id: str) -> None:
+        """Blue ticks for an inbound message, with the typing indicator until the reply."""
+        if self.client is None:
+            raise WhatsAppError("WhatsAppAdapter has no GraphClient: set WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID")
+        await self.client.mark_read(message_id, typing=True)
+
     async def close(self) -> None:
         if self.client is not None:
             await self.client.close()
