@@ -175,12 +175,29 @@ def test_the_schemas_own_examples_are_valid(name: str) -> None:
 # --- the docs' examples
 
 
-def doc_blocks() -> list[tuple[int, str]]:
-    text = DOC.read_text(encoding="utf-8")
+def doc_blocks(doc: Path = DOC) -> list[tuple[int, str]]:
+    text = doc.read_text(encoding="utf-8")
     return [
         (text.count("\n", 0, match.start()) + 2, match.group(1))
         for match in re.finditer(r"^```yaml\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     ]
+
+
+OTHER_DOCS = sorted(p for p in (ROOT / "docs").rglob("*.md") if p != DOC) + [ROOT / "README.md"]
+
+
+@pytest.mark.parametrize(
+    "where,block", [(f"{p.relative_to(ROOT)}:{n}", b) for p in OTHER_DOCS for n, b in doc_blocks(p)],
+    ids=[f"{p.relative_to(ROOT)}:{n}" for p in OTHER_DOCS for n, _ in doc_blocks(p)],
+)
+def test_every_yaml_example_in_the_docs_validates(where: str, block: str) -> None:
+    """A doc example is a test: transcripts, manifests, flows and step snippets anywhere in docs/."""
+    data = load(block)
+    if "turns" in data:
+        assert messages("transcript", data) == [], where
+        return
+    name, doc = classify(data)
+    assert messages(name, doc) == [], where
 
 
 def classify(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
