@@ -102,7 +102,7 @@ class Sender:
             if self.throughput is not None:
                 await self.throughput.acquire(self.accounts.get(bot, bot))
             try:
-                result = await adapter.send(out)
+                result = await (adapter.send(out, **item["c"]) if item.get("c") else adapter.send(out))
             except SendError as exc:
                 if exc.code in OUTSIDE_WINDOW and out.template is not None and out.kind != "template":
                     item["o"] = outbound_to_json(type(out)(to=out.to, kind="template", template=out.template))

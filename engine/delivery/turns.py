@@ -91,11 +91,17 @@ class TurnWorker:
             turn = await self._compute(runtime, session, user, event)
             session = turn.session
             outbound = [self._item(o, turn) for o in turn.result.outbound]
+            if session.route:
+                for item in outbound:
+                    item["c"] = session.route
             if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
                 # blue ticks first: the read receipt goes out ahead of the reply, in the same order
                 outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
             await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped)
             self.turns_done += 1
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("turn %s for %s: %d message(s) out; %s", event.get("k"), user, len(outbound),
+                          "; ".join(turn.result.events) or "-", extra={"bot": bot})
         if session is not None:
             await runtime.store.schedule(bot, user, runtime.due_time(session))
         if await self.queue.redis.llen(self.queue.key(bot, user, "out")):

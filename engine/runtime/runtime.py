@@ -30,6 +30,7 @@ from engine.testing.coverage import Coverage
 
 log = logging.getLogger("flowbot.runtime")
 IGNORED_KINDS = frozenset({"reaction"})
+ROUTE_KEYS = ("conversation_id", "account_id")  # Chatwoot: replies go to the user's conversation
 
 
 class Runtime:
@@ -174,6 +175,9 @@ class Runtime:
             turn.say(self.bot.session.expired or "flowbot.session.expired")
         session.last_inbound = turn.now
         session.wait = None
+        route = {k: inbound.extra[k] for k in ROUTE_KEYS if inbound.extra.get(k) is not None}
+        if route:
+            session.route = route
         interrupt = interrupts.find(self.bot, inbound)
         if session.opted_out:
             if interrupt is not None and interrupt.name == "start":

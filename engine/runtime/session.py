@@ -10,7 +10,7 @@ k: the flow stack (flow, version, step, where the caller resumes, flow-scoped sl
 g: session-scoped slots; t: failed tries at the current question; p: a pending confirmation,
 choice page or language pick; h: undo history; w: the current wait (since, next event index);
 i: last inbound time (the 24-hour window); a: last activity; o: opted out; u: handed to a human;
-x: the last action result.
+x: the last action result; c: where replies go (e.g. a Chatwoot conversation).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Session:
     opted_out: bool = False
     human: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    route: dict[str, Any] | None = None  # where replies go on channels that need more than the user id
 
     @property
     def frame(self) -> Frame | None:
@@ -81,6 +82,8 @@ class Session:
             out["u"] = self.human
         if self.result is not None:
             out["x"] = self.result
+        if self.route is not None:
+            out["c"] = self.route
         return json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @staticmethod
@@ -91,5 +94,5 @@ class Session:
             globals=dict(data.get("g") or {}), tries=int(data.get("t", 0)), pending=data.get("p"),
             history=list(data.get("h") or []), wait=data.get("w"), last_inbound=data.get("i"),
             last_active=float(data.get("a", 0.0)), opted_out=bool(data.get("o")), human=data.get("u"),
-            result=data.get("x"),
+            result=data.get("x"), route=data.get("c"),
         )

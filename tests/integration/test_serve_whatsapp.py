@@ -35,6 +35,7 @@ def free_port() -> int:
 
 
 def webhook(user: str, mid: str, text: str | None = None, button: str | None = None) -> bytes:
+    SEEN_USERS.append(user)
     message: dict[str, object] = {"from": user, "id": mid, "timestamp": str(int(time.time()))}
     if button is not None:
         message.update(type="interactive", interactive={"type": "button_reply", "button_reply": {"id": button, "title": button}})
@@ -54,7 +55,7 @@ async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIter
     log = (tmp_path / "serve.log").open("wb")
     env = {**os.environ, "REDIS_URL": redis_url, "WHATSAPP_APP_SECRET": SECRET, "WHATSAPP_VERIFY_TOKEN": "verify-me",
            "WHATSAPP_API_BASE_URL": fake.url, "WHATSAPP_TOKEN": "token-1", "WHATSAPP_PHONE_NUMBER_ID": NUMBER,
-           "FLOWBOT_API_KEYS": "key-1", "FLOWBOT_LOG_LEVEL": "warning"}
+           "FLOWBOT_API_KEYS": "key-1", "FLOWBOT_LOG_LEVEL": "debug"}
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "flows/demo", "--port", str(port), "--with-worker",
                              "--prefix", redis_prefix], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -75,6 +76,12 @@ async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIter
         proc.wait(10)
         log.close()
         await fake.stop()
+    logged = (tmp_path / "serve.log").read_text()
+    leaked = [n for n in SEEN_USERS if n in logged] + [s for s in ("token-1", SECRET) if s in logged]
+    assert not leaked, f"in clear in the logs: {leaked}"
+
+
+SEEN_USERS: list[str] = []
 
 
 async def post(base: str, body: bytes, signed: bool = True, **headers: str) -> int:
