@@ -165,3 +165,44 @@ async def test_the_proactive_api_starts_a_flow_once_per_key(server) -> None:  # 
     template = got[0]["template"]  # the user never wrote: only the approved template may go out
     assert template["name"] == "haraka_parcel_update_v1"  # type: ignore[index]
     assert template["components"][0]["parameters"] == [{"type": "text", "text": "HD-1236"}, {"type": "text", "text": "delivered"}]  # type: ignore[index]
+
+
+def status_webhook(wamid: str, user: str, status: str, error: int | None = None) -> bytes:
+    entry: dict[str, object] = {"id": wamid, "status": status, "timestamp": str(int(time.time())), "recipient_id": user}
+    if error is not None:
+        entry["errors"] = [{"code": error, "title": "Re-engagement message", "message": "Re-engagement message"}]
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001", "phone_number_id": NUMBER},
+        "statuses": [entry]}}]}]}
+    return json.dumps(body).encode()
+
+
+async def test_statuses_move_the_delivery_record_forward_only(server, redis_url: str, redis_prefix: str) -> None:  # type: ignore[no-untyped-def]
+    import redis.asyncio as aioredis
+
+    from engine.delivery.records import RedisDeliveryRecords
+
+    base, fake = server
+    user = "2547" + str(uuid.uuid4().int)[:8]
+    await post(base, webhook(user, "wamid.S1", text="hi"))
+    await replies(fake, user, 2)
+    client = aioredis.Redis.from_url(redis_url)
+    records = RedisDeliveryRecords(client, redis_prefix)
+    wamid = ""  # the fake answered each send with a fresh wamid: find this user's in the records
+    async for key in client.scan_iter(f"{redis_prefix}:dr:wamid*"):
+        candidate = key.decode().split(":dr:", 1)[1]
+        if (await records.get(candidate) or {}).get("user") == user:
+            wamid = candidate
+            break
+    assert wamid
+    for status in ("delivered", "read", "sent"):  # "sent" arrives last, out of order
+        assert await post(base, status_webhook(wamid, user, status)) == 200
+    await asyncio.sleep(0.2)
+    record = await records.get(wamid)
+    assert record is not None and record["status"] == "read" and record["user"] == user
+    assert {"at_sent", "at_delivered", "at_read"} <= set(record)
+    assert await post(base, status_webhook(wamid, user, "failed", error=131047)) == 200
+    await asyncio.sleep(0.2)
+    record = await records.get(wamid)
+    assert record is not None and record["status"] == "failed" and record["error_code"] == "131047"
+    await client.aclose()
