@@ -80,13 +80,14 @@ class Deployment:
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)
         store = RedisStore(client, prefix=prefix)
+        services = {"redis": client, "queue": RedisQueue(client, prefix)}  # what actions may use (ActionContext.services)
         for bot_dir in bot_dirs:
             loaded = load_bot(bot_dir)
             channels = interpolate(loaded.bot.manifest.get("channels") or {})
             provider = str(channels.get("provider", "whatsapp"))
             adapter, account = make_adapter(provider, channels.get(provider) or {}, client, prefix)
             name = loaded.bot.name
-            deployment.bots[name] = BotHost(loaded, Runtime(loaded, store), provider, account, adapter)
+            deployment.bots[name] = BotHost(loaded, Runtime(loaded, store, services=services), provider, account, adapter)
             if account:
                 deployment.routes[(provider, account)] = name
         return deployment
