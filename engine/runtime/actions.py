@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib
+import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from engine.validators._base import ValidatorSpec
 
 log = logging.getLogger("flowbot.actions")
+ENTRY_POINT_GROUP = "flowbot.actions"  # installed packages offer plugin modules under a name
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +75,13 @@ class Plugins:
 
     @staticmethod
     def load(modules: tuple[str, ...] | list[str]) -> Plugins:
-        """Import `actions.<name>` (or a dotted module path) for each name and collect what it lists."""
+        """For each name the manifest lists: the module an installed package registered under that
+        name in the `flowbot.actions` entry-point group, else `actions.<name>` from this
+        repository, else the name as a dotted module path; collect what each lists."""
         plugins = Plugins()
+        installed = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
         for name in modules:
-            module_name = name if "." in name else f"actions.{name}"
+            module_name = installed.get(name) or (name if "." in name else f"actions.{name}")
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
