@@ -99,6 +99,8 @@ class TurnWorker:
                 outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
             await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped)
             self.turns_done += 1
+            if turn.result.forget:  # after this turn's own commit, so nothing of it survives the deletion
+                await self.queue.enqueue(bot, user, {"k": "forget"}, f"forget:{time.time()}")
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("turn %s for %s: %d message(s) out; %s", event.get("k"), user, len(outbound),
                           "; ".join(turn.result.events) or "-", extra={"bot": bot})
@@ -123,6 +125,15 @@ class TurnWorker:
             return await runtime.compute_timer(session, user)
         if kind == "release":
             return await runtime.compute_release(session, user)
+        if kind == "forget":
+            await runtime.forget(user)
+            turn = Turn(runtime, runtime.new_session(), user, runtime.clock.now())
+            turn.session.last_inbound = runtime.clock.now()  # answering the user's own request
+            if session is not None:
+                turn.session.lang, turn.session.opted_out = session.lang, session.opted_out
+            turn.say("flowbot.forget.done")
+            turn.event("the user's data was deleted")
+            return turn
         if kind == "start":
             return await runtime.compute_start(session, user, event["f"], event.get("p") or {}, event.get("id", ""))
         log.error("unknown event kind %r: skipped", kind)

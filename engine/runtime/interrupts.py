@@ -71,6 +71,11 @@ async def perform(turn: Turn, interrupt: Interrupt) -> None:
         session.pending = {"lang": 1}
         text = " ".join(turn.texts(interrupt.say or "flowbot.language.ask"))
         turn.emit(ch.question(turn.user, text, language_options(turn.rt.bot), 0, " ".join(turn.texts("flowbot.choose")), ""))
+    elif name == "forget":
+        session.pending = {"forget": 1}
+        text = " ".join(turn.texts(interrupt.say or "flowbot.forget.ask"))
+        options = [ch.Option("yes", " ".join(turn.texts("flowbot.yes"))), ch.Option("no", " ".join(turn.texts("flowbot.no")))]
+        turn.emit(ch.question(turn.user, text, options, 0, "", ""))
     elif name in ("menu", "cancel"):
         if interrupt.say is not None:
             turn.say(interrupt.say)
@@ -103,3 +108,24 @@ async def resume(turn: Turn) -> None:
         turn.reprompt()
     elif turn.session.human is None:
         await turn.start()
+
+
+async def confirm_forget(turn: Turn, inbound: Inbound) -> bool:
+    """The answer to "delete my data?"; False when it is neither yes nor no."""
+    from engine.validators import yes_no
+
+    verdict = yes_no(inbound.reply_id or inbound.text, turn.session.lang, turn.validation_context())
+    if verdict is None:
+        return False
+    turn.session.pending = None
+    if verdict:
+        lang, opted_out = turn.session.lang, turn.session.opted_out
+        turn.session = turn.rt.new_session()
+        turn.session.lang, turn.session.opted_out, turn.session.last_inbound = lang, opted_out, turn.now
+        turn.result.forget = True
+        turn.event("the user asked to delete their data: queued")
+        turn.say("flowbot.forget.queued")
+    else:
+        turn.say("flowbot.forget.kept")
+        await resume(turn)
+    return True

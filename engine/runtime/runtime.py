@@ -46,6 +46,8 @@ class Runtime:
         self.clock = clock or Clock()
         self.services = dict(services or {})
         self.coverage: Coverage | None = None  # set by transcript runs
+        # called with (bot, user) when a user's data must go: the messaging log, consent, media
+        self.forgetters: list[Callable[[str, str], Awaitable[None]]] = []
         self._versions: dict[tuple[str, str], tuple[Flow, FlowMachine]] = {}
         self._current: dict[str, str] = {}
         self._install(loaded, plugins)
@@ -191,6 +193,8 @@ class Runtime:
             return
         if (session.pending or {}).get("lang") and await interrupts.pick_language(turn, inbound):
             return
+        if (session.pending or {}).get("forget") and await interrupts.confirm_forget(turn, inbound):
+            return
         if interrupt is not None:
             await interrupts.perform(turn, interrupt)
             return
@@ -252,6 +256,21 @@ class Runtime:
         events = step.wait.events()
         since, index = session.wait[0], int(session.wait[1])
         return since + events[index][0] if index < len(events) else None
+
+    async def compute_say(self, user: str, message: Any, lang: str) -> TurnResult:
+        """A message to a user outside any flow (a host's confirmation), in their language."""
+        session = self.new_session()
+        session.lang, session.last_inbound = lang, self.clock.now()
+        turn = Turn(self, session, user, self.clock.now())
+        turn.say(message)
+        return turn.result
+
+    async def forget(self, user: str) -> None:
+        """Delete what this runtime keeps about a user (the host's `forgetters` do the rest:
+        the messaging log, consent, media), after they asked and confirmed."""
+        for forgetter in self.forgetters:
+            await forgetter(self.bot.name, user)
+        await self.store.delete(self.bot.name, user)
 
     async def tick(self, stubs: Mapping[str, Any] | None = None) -> list[tuple[str, TurnResult]]:
         """Fire every reminder and expiry that is due by the clock's now."""

@@ -35,6 +35,7 @@ CONFIRMED_BY_DEFAULT = {"money", "date"}
 class TurnResult:
     outbound: list[Outbound] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    forget: bool = False  # the user confirmed "delete my data": the host queues the deletion
 
 
 class FlowBug(Exception):

@@ -204,7 +204,15 @@ async def play(path: Path, coverage: Coverage | None = None) -> Played:
             assert inbound is not None  # the schema requires one of the kinds
             clock.advance(1.0)
             result = await runtime.handle(inbound, turn_stubs)
-            sent, events = result.outbound, result.events
+            sent, events = list(result.outbound), list(result.events)
+            if result.forget:  # what the host's deletion job does, played in line
+                lang = (await runtime.session(user) or runtime.new_session()).lang
+                await runtime.forget(user)
+                events.append("the user's data was deleted")
+                done = runtime.new_session()
+                done.lang = lang
+                await runtime.store.save(loaded.bot.name, user, done.to_bytes(), 3600)
+                sent += (await runtime.compute_say(user, "flowbot.forget.done", lang)).outbound
         played.lines += [f"· {e}" for e in events]
         for out in sent:
             played.lines += render_outbound(out)

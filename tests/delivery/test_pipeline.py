@@ -271,3 +271,23 @@ async def test_the_dead_letter_queue_can_be_listed_retried_and_dropped(setup, re
     assert await run_dlq("drop", second, redis_prefix) == 0
     assert await run_dlq("drop", second, redis_prefix) == 1
     assert await queue.redis.hlen(queue.dlq) == 0
+
+
+async def test_delete_my_data_runs_as_a_job_after_the_turn_and_confirms(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    await reload_with(runtime, "interrupts:\n  forget: {words: [delete my data]}\n")
+    forgotten: list[tuple[str, str]] = []
+
+    async def forgetter(bot: str, user: str) -> None:
+        forgotten.append((bot, user))
+
+    runtime.forgetters.append(forgetter)
+    for i, text in enumerate(["hi", "delete my data", "yes"]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    await run_until(lambda: len(adapter.sent) >= 4, TurnWorker(queue, {"echo": runtime}, block_ms=20),
+                    Sender(queue, {"echo": adapter}, records, block_ms=20))
+    sent = texts(adapter, "u1")
+    assert sent[2].startswith("Done: your data is being deleted") and sent[3].startswith("Your data has been deleted")
+    assert forgotten == [("echo", "u1")]
+    session = await runtime.session("u1")
+    assert session is not None and session.stack == [] and session.history == []

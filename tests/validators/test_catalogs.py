@@ -103,6 +103,7 @@ OTHER_PARAMS: dict[str, dict[str, Any]] = {
     "flowbot.session.expired": {}, "flowbot.handoff.quiet": {}, "flowbot.error.generic": {},
     "flowbot.language.ask": {}, "flowbot.language.set": {},
     "flowbot.consent.stopped": {}, "flowbot.consent.started": {}, "flowbot.undo.nothing": {}, "flowbot.rate_limited": {},
+    "flowbot.forget.ask": {}, "flowbot.forget.queued": {}, "flowbot.forget.done": {}, "flowbot.forget.kept": {},
 }
 
 
