@@ -218,7 +218,7 @@ def layout(boxes: list[Box], links: list[Link], start: str) -> Plan:
     for k, (a, b) in enumerate(ends):
         w = links[k].label_w
         if a == b:  # an arc on the box's right, its label beside it
-            cx, cy, rx = x[a], row_y(a), x[a] + boxes[a].w / 2
+            _cx, cy, rx = x[a], row_y(a), x[a] + boxes[a].w / 2
             bulge = 30 + 12 * loops[a].index(k)
             pts = [(rx, cy - 9), (rx + bulge, cy - 24), (rx + bulge, cy + 24), (rx, cy + 9)]
             routes.append(Route(pts, ["loop"], False, (rx + bulge * 0.75 + 6 + w / 2, cy)))
