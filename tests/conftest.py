@@ -69,3 +69,54 @@ async def redis_store(redis_url: str, redis_prefix: str) -> AsyncIterator[RedisS
         yield store
     finally:
         await store.close()
+
+
+# ─── PostgreSQL ─────────────────────────────────────────────────────────────────────────────
+# `postgres_url` (session): a PostgreSQL server to test against, found or started by
+# tests/_servers.py; skips with instructions when there is none. `postgres_db` (function): the
+# conninfo of a fresh, empty database of this test's own (fbtest_<uuid>), dropped after it.
+# `pg_store` (function): a PostgresStore on a fresh database with the migrations applied.
+# Mark tests that use them with @pytest.mark.postgres.
+
+from engine.store.postgres import PostgresStore  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get(_servers.DATABASE_URL_ENV)
+    if url:
+        if not _servers.postgres_answers(url, timeout=3.0):
+            pytest.fail(f"{_servers.DATABASE_URL_ENV}={url} does not answer")
+        yield url
+        return
+    if _servers.postgres_answers(_servers.DEFAULT_DATABASE_URL):
+        yield _servers.DEFAULT_DATABASE_URL
+        return
+    server = _servers.start_postgres()
+    if server is None:
+        pytest.skip(_servers.POSTGRES_HOWTO)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_url: str) -> Iterator[str]:
+    conninfo = _servers.create_database(postgres_url)
+    try:
+        yield conninfo
+    finally:
+        _servers.drop_database(postgres_url, conninfo)
+
+
+@pytest.fixture
+async def pg_store(postgres_db: str) -> AsyncIterator[PostgresStore]:
+    from engine.store.migrate import migrate
+
+    migrate(postgres_db)
+    store = await PostgresStore.open(postgres_db, max_size=4)
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,24 +127,3 @@ def _lock(conn: psycopg.Connection, wait: float) -> None:
         raise MigrationError(f"another process held the migration lock for {wait:g} s; is a migration stuck?") from exc
     finally:
         conn.execute("SELECT set_config('lock_timeout', '0', false)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m engine.store.migrate CONNINFO`: what `flowbot migrate` does, without the CLI."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m engine.store.migrate DATABASE_URL", file=sys.stderr)
-        return 2
-    try:
-        result = migrate(args[0])
-    except MigrationError as exc:
-        print(f"flowbot: {exc}", file=sys.stderr)
-        return 1
-    for name in result.applied:
-        print(f"applied {name}")
-    print(f"schema at {result.version:04d}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
