@@ -28,8 +28,10 @@ from aiohttp import web
 
 try:
     from fakes.graph_rules import check_message, graph_error, missing, unknown_object
+    from fakes.graph_templates import TemplateRoutes
 except ImportError:  # run as a script
     from graph_rules import check_message, graph_error, missing, unknown_object  # type: ignore[no-redef]
+    from graph_templates import TemplateRoutes  # type: ignore[no-redef]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,7 +55,8 @@ class StoredMedia:
 
 class GraphFake:
     """`messages` holds accepted sends, `reads` accepted mark-as-read calls, `requests` every
-    request as (method, path, Authorization header); `media` maps media ids to uploads."""
+    request as (method, path, Authorization header); `media` maps media ids to uploads;
+    `templates` holds message templates by id (tests/fakes/graph_templates.py)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host, self.port = host, port
@@ -62,6 +65,7 @@ class GraphFake:
         self.reads: list[Received] = []
         self.requests: list[tuple[str, str, str]] = []
         self.media: dict[str, StoredMedia] = {}
+        self.templates: dict[str, dict[str, Any]] = {}  # message templates by id (graph_templates.py)
         self._canned: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._delay = 0.0
         self._valid_token: str | None = None
@@ -101,6 +105,7 @@ class GraphFake:
         app.router.add_post("/{version}/{phone_number_id}/media", self._upload)
         app.router.add_get("/{version}/{media_id}", self._media_info)
         app.router.add_delete("/{version}/{media_id}", self._media_delete)
+        TemplateRoutes(self.templates).add_to(app.router)  # /{waba_id}/message_templates, POST /{template_id}
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
