@@ -36,6 +36,11 @@ from engine.runtime.redis_store import RedisStore
 _ENV = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
 
+def lock_lease_ms() -> int:
+    """The lease of a user's turn lock and send lock: how long a dead holder blocks that user."""
+    return int(os.environ.get("FLOWBOT_LOCK_LEASE_MS", "30000"))
+
+
 def interpolate(value: Any) -> Any:
     if isinstance(value, str):
         return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
@@ -63,9 +68,12 @@ class Deployment:
     routes: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, account) -> bot
     api_keys: frozenset[str] = frozenset()
 
-    @property
-    def queue(self) -> RedisQueue:
-        return RedisQueue(self.redis, self.prefix)
+    queue: RedisQueue = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.queue = RedisQueue(self.redis, self.prefix)
+        # with DATABASE_URL, every message and status also goes to the PostgreSQL messaging log
+        self.queue.logging = bool(os.environ.get("DATABASE_URL"))
 
     @property
     def records(self) -> RedisDeliveryRecords:
@@ -79,8 +87,8 @@ class Deployment:
         client = aioredis.Redis.from_url(redis_url)
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)
-        store = RedisStore(client, prefix=prefix)
-        services = {"redis": client, "queue": RedisQueue(client, prefix)}  # what actions may use (ActionContext.services)
+        store = RedisStore(client, prefix=prefix, lease=lock_lease_ms() / 1000)
+        services = {"redis": client, "queue": deployment.queue}  # what actions may use (ActionContext.services)
         for bot_dir in bot_dirs:
             loaded = load_bot(bot_dir)
             channels = interpolate(loaded.bot.manifest.get("channels") or {})
@@ -121,7 +129,8 @@ def make_adapter(provider: str, settings: dict[str, Any], redis: aioredis.Redis,
             stored = await redis.get(token_key)
             return stored.decode() if stored else os.environ.get("WHATSAPP_TOKEN", "")
 
-        return WhatsAppAdapter(GraphClient(token, number)), number
+        timeout = float(os.environ.get("FLOWBOT_SEND_TIMEOUT", "20"))  # seconds per Graph request
+        return WhatsAppAdapter(GraphClient(token, number, timeout=timeout)), number
     if provider == "twilio":
         from engine.channels.twilio import TwilioAdapter
 

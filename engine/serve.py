@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.delivery.sender import Sender
 from engine.delivery.turns import TurnWorker
-from engine.deployment import Deployment
+from engine.deployment import Deployment, lock_lease_ms
 
 log = logging.getLogger("flowbot.serve")
 
@@ -54,17 +54,39 @@ def loops(deployment: Deployment) -> list[object]:
     runtimes = {name: host.runtime for name, host in deployment.bots.items()}
     adapters = {name: host.adapter for name, host in deployment.bots.items()}
     accounts = {name: host.account for name, host in deployment.bots.items()}
+    # a wake-up a dead process left pending is taken over after FLOWBOT_VISIBILITY_MS; its user's
+    # turn and send locks free themselves after FLOWBOT_LOCK_LEASE_MS (docs/operations.md, "Tuning")
+    visibility = int(os.environ.get("FLOWBOT_VISIBILITY_MS", "30000"))
     return [
-        TurnWorker(deployment.queue, runtimes, concurrency=int(os.environ.get("FLOWBOT_TURN_CONCURRENCY", "64"))),
+        TurnWorker(deployment.queue, runtimes, concurrency=int(os.environ.get("FLOWBOT_TURN_CONCURRENCY", "64")),
+                   visibility_ms=visibility),
         Sender(deployment.queue, adapters, deployment.records, deployment.throughput(), accounts,
-               concurrency=int(os.environ.get("FLOWBOT_SEND_CONCURRENCY", "64"))),
+               concurrency=int(os.environ.get("FLOWBOT_SEND_CONCURRENCY", "64")), visibility_ms=visibility,
+               lease_ms=lock_lease_ms()),
     ]
 
 
 async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops(deployment)]  # type: ignore[attr-defined]
     tasks.append(asyncio.create_task(schedule_timers(deployment, stop)))
-    await asyncio.gather(*tasks)
+    store = None
+    if os.environ.get("DATABASE_URL"):
+        from engine.delivery.logship import LogShipper
+        from engine.store.postgres import PostgresStore
+
+        store = await PostgresStore.open(os.environ["DATABASE_URL"])
+        tasks.append(asyncio.create_task(LogShipper(deployment.redis, deployment.prefix, store).run(stop)))
+
+        async def forget(bot: str, user: str) -> None:
+            await store.forget_user(bot, user, reason="the user asked (delete my data)")
+
+        for host in deployment.bots.values():
+            host.runtime.forgetters.append(forget)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        if store is not None:
+            await store.close()
 
 
 def worker_main(bot_dirs: list[Path], prefix: str) -> None:

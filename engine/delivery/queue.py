@@ -60,6 +60,8 @@ class RedisQueue:
         self.sends = f"{prefix}:sends"
         self.retry = f"{prefix}:retry"
         self.dlq = f"{prefix}:dlq"
+        self.log = f"{prefix}:log"
+        self.logging = False  # True when a messaging log (PostgreSQL) takes rows: see logship.py
         self._enqueue = redis.register_script(_ENQUEUE)
 
     def key(self, bot: str, user: str, what: str) -> str:
@@ -116,9 +118,13 @@ class RedisQueue:
     async def all(self, bot: str, user: str, what: str) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in await self.redis.lrange(self.key(bot, user, what), 0, -1)]
 
-    async def commit_turn(self, bot: str, user: str, session: bytes, ttl: float, outbound: list[dict[str, Any]], popped: int = 1) -> None:
-        """Save the session, queue the turn's messages and drop its event(s), all or nothing."""
+    async def commit_turn(self, bot: str, user: str, session: bytes, ttl: float, outbound: list[dict[str, Any]], popped: int = 1,
+                          log_rows: list[dict[str, Any]] | None = None) -> None:
+        """Save the session, queue the turn's messages and drop its event(s), all or nothing
+        (with the messaging log's rows, when there is a log)."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            if log_rows:
+                pipe.rpush(self.log, *[json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in log_rows])
             pipe.set(self.key(bot, user, "s"), session, px=int(ttl * 1000))
             if outbound:
                 pipe.rpush(self.key(bot, user, "out"), *[json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in outbound])
@@ -130,8 +136,14 @@ class RedisQueue:
     async def replace_head(self, bot: str, user: str, item: dict[str, Any]) -> None:
         await self.redis.lset(self.key(bot, user, "out"), 0, json.dumps(item, separators=(",", ":"), ensure_ascii=False))
 
-    async def pop_sent(self, bot: str, user: str) -> None:
-        await self.redis.lpop(self.key(bot, user, "out"))
+    async def pop_sent(self, bot: str, user: str, log_row: dict[str, Any] | None = None) -> None:
+        if log_row is None:
+            await self.redis.lpop(self.key(bot, user, "out"))
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lpop(self.key(bot, user, "out"))
+            pipe.rpush(self.log, json.dumps(log_row, separators=(",", ":"), ensure_ascii=False))
+            await pipe.execute()
 
     async def retry_later(self, bot: str, user: str, at: float) -> None:
         await self.redis.zadd(self.retry, {f"{bot}|{user}": at})

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from engine.channels.base import Adapter, SendError
+from engine.delivery import logship
 from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake
 from engine.delivery.ratelimit import Throughput
@@ -119,8 +120,11 @@ class Sender:
                     return
                 await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
                 await self.records.failed(bot, user, item, str(exc), exc.code)
+                if self.queue.logging:
+                    await self.queue.redis.rpush(self.queue.log, logship.encode(logship.failed_row(bot, user, item, str(exc), exc.code)))
                 log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
                 continue
-            await self.queue.pop_sent(bot, user)
+            row = logship.sent_row(bot, user, result.provider_id, item) if self.queue.logging else None
+            await self.queue.pop_sent(bot, user, row)
             await self.records.sent(bot, user, result.provider_id, item)
             self.sent_count += 1

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.delivery import logship
 from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake
 from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
@@ -97,7 +98,11 @@ class TurnWorker:
             if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
                 # blue ticks first: the read receipt goes out ahead of the reply, in the same order
                 outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
-            await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped)
+            rows = None
+            if self.queue.logging:
+                # replies enter the log when sent (with their provider id) or dead-lettered
+                rows = [logship.inbound_row(bot, event)] if event.get("k") == "in" else []
+            await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped, rows)
             self.turns_done += 1
             if turn.result.forget:  # after this turn's own commit, so nothing of it survives the deletion
                 await self.queue.enqueue(bot, user, {"k": "forget"}, f"forget:{time.time()}")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from engine.channels.base import Parsed, Status, WebhookRejected
+from engine.delivery import logship
 from engine.delivery.turns import inbound_event
 from engine.deployment import BotHost, Deployment
 from engine.messages import Inbound
@@ -35,6 +36,8 @@ async def take(deployment: Deployment, bot: str, parsed: Parsed) -> None:
                 log.info("duplicate message ignored", extra={"bot": bot})
         elif isinstance(event, Status):
             await deployment.records.status(event)
+            if queue.logging:
+                await deployment.redis.rpush(queue.log, logship.encode(logship.status_row(event)))
 
 
 def _whatsapp_host(deployment: Deployment) -> BotHost | None:
