@@ -13,7 +13,7 @@ the real `openai` client doing the HTTP. Deterministic throughout:
   trigrams are close), as floats or base64 float32 like the API; `usage` counts words.
 - POST /v1/moderations: flags texts containing a word registered with `flag`.
 
-Failure controls: `fail_next(n, status)` (500, 429, ... with the API's error objects),
+Failure controls: `fail_next(n, status, path=None)` (500, 429, ... with the API's error objects),
 `delay(seconds)`. `requests` holds every request; `count(path)` how many hit a path.
 
     async with OpenAIFake() as fake:             # fake.url is the base URL, ending in /v1
@@ -93,7 +93,7 @@ class OpenAIFake:
         self.flagged_words: dict[str, str] = {}
         self._replies: deque[Content] = deque()
         self._rules: list[tuple[str, Content]] = []
-        self._failures: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
+        self._failures: list[tuple[str | None, int, dict[str, Any], dict[str, str]]] = []
         self._delay = 0.0
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -116,11 +116,14 @@ class OpenAIFake:
             raise ValueError(f"unknown moderation category {category!r}")
         self.flagged_words[word.casefold()] = category
 
-    def fail_next(self, n: int = 1, status: int = 500, message: str | None = None) -> None:
-        """The next `n` requests get `status` with the API's error object for it."""
+    def fail_next(self, n: int = 1, status: int = 500, message: str | None = None, path: str | None = None) -> None:
+        """The next `n` requests (to `path` only, "embeddings" or "/v1/embeddings", when given) get
+        `status` with the API's error object for it."""
         default, type_, code = _STATUS_ERRORS.get(status, ("Error", "server_error", None))
         headers = {"retry-after-ms": "10"} if status == 429 else {}
-        self._failures.extend((status, error_body(message or default, type_, None, code), headers) for _ in range(n))
+        where = None if path is None else (path if path.startswith("/") else f"/v1/{path}")
+        self._failures.extend((where, status, error_body(message or default, type_, None, code), headers)
+                              for _ in range(n))
 
     def delay(self, seconds: float) -> None:
         """Answer every request `seconds` late (0 to stop)."""
@@ -174,9 +177,10 @@ class OpenAIFake:
         if token != self.api_key:
             return _json(401, error_body(f"Incorrect API key provided: {token[:3]}***{token[-4:]}.",
                                          code="invalid_api_key"))
-        if self._failures:
-            status, error, headers = self._failures.popleft()
-            return _json(status, error, headers)
+        failure = next((f for f in self._failures if f[0] in (None, request.path)), None)
+        if failure is not None:
+            self._failures.remove(failure)
+            return _json(failure[1], failure[2], failure[3])
         if request.match_info.http_exception is not None:
             return _json(404, error_body(f"Invalid URL ({request.method} {request.path})"))
         if not isinstance(body, dict):
@@ -327,7 +331,7 @@ def check_chat(body: dict[str, Any]) -> tuple[str, str] | None:
 def strict_problem(schema: dict[str, Any], where: str = "context=()") -> str | None:
     """What strict structured outputs would refuse in `schema` (root: an object)."""
     if where == "context=()" and schema.get("type") != "object":
-        return "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%s\"'." % schema.get("type")
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     props = schema.get("properties")
@@ -369,7 +373,8 @@ def _schema_errors(schema: dict[str, Any], content: str) -> str:
         value = json.loads(content)
     except ValueError:
         return "not JSON"
-    errors = [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in Draft202012Validator(schema).iter_errors(value)]
+    errors = [f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}"
+              for e in Draft202012Validator(schema).iter_errors(value)]
     return "; ".join(errors[:3])
 
 
