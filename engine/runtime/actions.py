@@ -43,6 +43,7 @@ class ActionContext:
     step: str
     services: Mapping[str, Any] = field(default_factory=dict)
     log: logging.Logger = log
+    bot_root: str = ""  # the bot's folder (flows/<bot>/), for plugins that read files kept next to the bot
 
 
 ActionFn = Callable[..., Awaitable[Any]]

@@ -126,6 +126,7 @@ async def _run_action(turn: Turn, step: Step, args: dict[str, Any]) -> act.Actio
         bot=turn.rt.bot.name, user=turn.user, lang=turn.session.lang, slots=variables["slots"],
         settings=turn.rt.bot.settings, flow=frame.flow, step=step.name, services=turn.rt.services,
         idempotency_key=act.idempotency_key(turn.rt.bot.name, turn.user, turn.message_id, frame.flow, step.name),
+        bot_root=str(turn.rt.bot.root),
     )
     return await act.call(action, ctx, args, step.timeout, step.action_retries)
 

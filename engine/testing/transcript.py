@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -165,13 +166,14 @@ def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str,
     return failures
 
 
-async def play(path: Path, coverage: Coverage | None = None) -> Played:
-    """Play a transcript file and return its rendered conversation and failed expectations."""
+async def play(path: Path, coverage: Coverage | None = None, services: Mapping[str, Any] | None = None) -> Played:
+    """Play a transcript file and return its rendered conversation and failed expectations.
+    `services` are the clients the runtime gives actions (`ActionContext.services`)."""
     data = read(path)
     loaded = cached_bot(str(find_bot_dir(path, data["bot"])))
     start = datetime.fromisoformat(str(data.get("start", DEFAULT_START))).timestamp()
     clock = FakeClock(start)
-    runtime = Runtime(loaded, MemoryStore(), clock)
+    runtime = Runtime(loaded, MemoryStore(), clock, services=services)
     runtime.coverage = coverage
     user = str(data.get("user", DEFAULT_USER))
     stubs = dict(data.get("stubs") or {})
