@@ -67,6 +67,7 @@ class Deployment:
     bots: dict[str, BotHost] = field(default_factory=dict)
     routes: dict[tuple[str, str], str] = field(default_factory=dict)  # (provider, account) -> bot
     api_keys: frozenset[str] = frozenset()
+    store: Any = None  # a PostgresStore (payments webhooks): opened on first use from DATABASE_URL, closed here
 
     queue: RedisQueue = field(init=False)
 
@@ -84,7 +85,11 @@ class Deployment:
 
     @classmethod
     def open(cls, bot_dirs: list[Path], redis_url: str, prefix: str = "fb") -> Deployment:
-        client = aioredis.Redis.from_url(redis_url)
+        # a blocking pool: when every connection is busy a command waits for one, where the
+        # default pool raises MaxConnectionsError (and a worker loop would die of it under load)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=int(os.environ.get("FLOWBOT_REDIS_CONNECTIONS", "256")), timeout=30)
+        client = aioredis.Redis.from_pool(pool)
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)
         store = RedisStore(client, prefix=prefix, lease=lock_lease_ms() / 1000)
@@ -113,6 +118,8 @@ class Deployment:
             close = getattr(host.adapter, "close", None)
             if close is not None:
                 await close()
+        if self.store is not None:
+            await self.store.close()
         await self.redis.aclose()
 
 

@@ -37,13 +37,18 @@ async def schedule_timers(deployment: Deployment, stop: asyncio.Event, every: fl
     due time, so several schedulers may run)."""
     import time
 
+    from engine.delivery._consumer import UNREACHABLE
+
     while not stop.is_set():
         now = time.time()
-        for name, host in deployment.bots.items():
-            key = f"{deployment.prefix}:{name}:due"
-            for user, due in await deployment.redis.zrangebyscore(key, "-inf", now, start=0, num=500, withscores=True):
-                user = user.decode()
-                await deployment.queue.enqueue(name, user, {"k": "timer"}, f"timer:{due}")
+        try:
+            for name, host in deployment.bots.items():
+                key = f"{deployment.prefix}:{name}:due"
+                for user, due in await deployment.redis.zrangebyscore(key, "-inf", now, start=0, num=500, withscores=True):
+                    user = user.decode()
+                    await deployment.queue.enqueue(name, user, {"k": "timer"}, f"timer:{due}")
+        except UNREACHABLE as exc:  # Redis restarting: the due timers are still there next round
+            log.warning("timers: redis unreachable (%s); trying again", type(exc).__name__)
         try:
             await asyncio.wait_for(stop.wait(), every)
         except asyncio.TimeoutError:
@@ -82,6 +87,7 @@ async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
 
         for host in deployment.bots.values():
             host.runtime.forgetters.append(forget)
+            host.runtime.services["db"] = store  # the `db` action plugin's connections
     try:
         await asyncio.gather(*tasks)
     finally:

@@ -1,13 +1,27 @@
 """The loop shared by the turn workers and the senders: read wake-ups from a stream's consumer
-group, reclaim the ones a dead consumer left pending, and drain up to `concurrency` users at once."""
+group, reclaim the ones a dead consumer left pending, and drain up to `concurrency` users at once.
+
+Redis going away (a restart, a failover, a full connection pool) does not end the loop: it
+waits, doubling the pause up to 5 s, and goes on where it was; a consumer group lost with the
+data (a Redis without persistence) is made again. What was being drained when Redis went away
+stays pending and is reclaimed after the visibility timeout."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from engine.delivery.queue import RedisQueue, Wake
+
+log = logging.getLogger("flowbot.delivery")
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+FIRST_PAUSE, LAST_PAUSE = 0.1, 5.0
 
 
 async def consume(
@@ -16,30 +30,60 @@ async def consume(
     select: Callable[[list[Wake]], list[Wake]] = lambda wakes: wakes,
     before_read: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    await queue.setup()
     running: set[asyncio.Task[None]] = set()
+
+    def done(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # drains catch their own; this is Redis failing under them
+            log.warning("draining stopped: %s: %s", type(task.exception()).__name__, task.exception())
+
     try:
         last_reclaim = 0.0
+        ready = False
+        pause = FIRST_PAUSE
         while not stop.is_set():
             room = concurrency - len(running)
             if room <= 0:
                 await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            if before_read is not None:
-                await before_read()
             wakes: list[Wake] = []
-            if time.monotonic() - last_reclaim > visibility_ms / 4000:
-                last_reclaim = time.monotonic()
-                wakes += await queue.reclaim(stream, group, consumer, visibility_ms, room)
-            if not wakes:
-                wakes = await queue.read(stream, group, consumer, room, block_ms)
+            try:
+                if not ready:
+                    await queue.setup()
+                    ready = True
+                if before_read is not None:
+                    await before_read()
+                if time.monotonic() - last_reclaim > visibility_ms / 4000:
+                    last_reclaim = time.monotonic()
+                    wakes += await queue.reclaim(stream, group, consumer, visibility_ms, room)
+                if not wakes:
+                    wakes = await queue.read(stream, group, consumer, room, block_ms)
+            except UNREACHABLE as exc:
+                log.warning("redis unreachable (%s: %s); trying again in %.1fs", type(exc).__name__, exc, pause)
+                await _pause(stop, pause)
+                pause = min(pause * 2, LAST_PAUSE)
+                continue
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("consumer group %s of %s is gone (Redis lost its data?): making it again", group, stream)
+                ready = False
+                continue
+            pause = FIRST_PAUSE
             for wake in select(wakes):
                 task = asyncio.create_task(drain(wake))
                 running.add(task)
-                task.add_done_callback(running.discard)
+                task.add_done_callback(done)
     except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
         for task in running:
             task.cancel()
         raise
     if running:
         await asyncio.wait(running)
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

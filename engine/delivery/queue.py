@@ -4,6 +4,7 @@
     {p}:{bot:user}:seen   sorted set of recent event ids (7 days): a redelivered id is a no-op
     {p}:{bot:user}:out    the user's outbox: messages waiting to be sent, in order
     {p}:{bot:user}:s      the session (the same key RedisStore uses)
+    {p}:{bot:user}:c      the id of the user's last committed turn (10 minutes): a commit is applied once
     {p}:turns             stream of "user U of bot B has events" (consumer group `workers`)
     {p}:sends             stream of "user U of bot B has messages to send" (group `senders`)
     {p}:retry             sorted set: "bot|user" -> when its failed send may be tried again
@@ -13,8 +14,13 @@ a time (the user's lock), so one user's events are handled strictly in order whi
 users run in parallel on any number of processes. The stream entry is only a wake-up; it stays
 pending until the worker has committed, so a worker that dies mid-turn leaves it to be claimed
 by another after the visibility timeout. A turn commits its session, its outbox messages and the
-removal of its event in one MULTI on the user's keys (one hash slot): either all happened or
+removal of its event in one script on the user's keys (one hash slot): either all happened or
 none did, so a retried turn starts from the session it had and nothing is doubled.
+
+The client sends a command again when its connection broke before the answer came (redis-py
+retries on ConnectionError, as when Redis restarts), so every write that is not idempotent by
+itself is made so: a turn's commit carries an id and is applied once; taking a message off the
+outbox (sent, or dead-lettered) happens only while that very message is still at its head.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 DEDUP_SECONDS = 7 * 86400  # Meta retries webhooks for up to 7 days
 
@@ -39,6 +45,37 @@ if ARGV[1] ~= '' then
   redis.call('EXPIRE', KEYS[1], ARGV[3])
 end
 redis.call('RPUSH', KEYS[2], ARGV[4])
+return 1
+"""
+
+# KEYS: session, outbox, inbox, last commit, log. ARGV: commit id, session, ttl ms, events to
+# drop, number of outbox items n, the n items, then the log rows. Returns the inbox and outbox
+# lengths after it.
+_COMMIT = """
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  local n = tonumber(ARGV[5])
+  for i = 6, 5 + n do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  for _ = 1, tonumber(ARGV[4]) do redis.call('LPOP', KEYS[3]) end
+  for i = 6 + n, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+  redis.call('SET', KEYS[4], ARGV[1], 'PX', 600000)
+end
+return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}
+"""
+
+# KEYS: outbox, then where the popped head goes: a list (RPUSH) or, with a field, a hash (HSET).
+# ARGV: the head's item id ("" = whatever the head is), the value for KEYS[2] ("" = none), the field.
+_POP_HEAD = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then return 0 end
+if ARGV[1] ~= '' then
+  local ok, item = pcall(cjson.decode, head)
+  if not ok or type(item) ~= 'table' or item['id'] ~= ARGV[1] then return 0 end
+end
+redis.call('LPOP', KEYS[1])
+if ARGV[2] ~= '' then
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[2]) else redis.call('RPUSH', KEYS[2], ARGV[2]) end
+end
 return 1
 """
 
@@ -63,6 +100,8 @@ class RedisQueue:
         self.log = f"{prefix}:log"
         self.logging = False  # True when a messaging log (PostgreSQL) takes rows: see logship.py
         self._enqueue = redis.register_script(_ENQUEUE)
+        self._commit = redis.register_script(_COMMIT)
+        self._pop_head = redis.register_script(_POP_HEAD)
 
     def key(self, bot: str, user: str, what: str) -> str:
         return f"{self.prefix}:{{{bot}:{user}}}:{what}"
@@ -83,11 +122,22 @@ class RedisQueue:
         empty inbox (harmless) and the provider, which got no 200, delivers again.
         """
         payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        keys, args = [self.key(bot, user, "seen"), self.key(bot, user, "in")], [event_id, time.time(), DEDUP_SECONDS, payload]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xadd(self.turns, {"b": bot, "u": user})
-            await self._enqueue(keys=[self.key(bot, user, "seen"), self.key(bot, user, "in")],
-                                args=[event_id, time.time(), DEDUP_SECONDS, payload], client=pipe)
-            results = await pipe.execute()
+            # EVALSHA by hand: a Script object in a pipeline makes redis-py send SCRIPT EXISTS
+            # first, one more round trip on every webhook
+            pipe.evalsha(self._enqueue.sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        if isinstance(results[1], NoScriptError):  # a Redis that restarted or flushed its scripts:
+            # the wake above may already have been taken, finding nothing: wake again once queued
+            fresh = bool(await self._enqueue(keys=keys, args=args))
+            if fresh:
+                await self.redis.xadd(self.turns, {"b": bot, "u": user})
+            return fresh
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
         return bool(results[1])
 
     async def wake_sender(self, bot: str, user: str) -> None:
@@ -119,31 +169,28 @@ class RedisQueue:
         return [json.loads(raw) for raw in await self.redis.lrange(self.key(bot, user, what), 0, -1)]
 
     async def commit_turn(self, bot: str, user: str, session: bytes, ttl: float, outbound: list[dict[str, Any]], popped: int = 1,
-                          log_rows: list[dict[str, Any]] | None = None) -> None:
+                          log_rows: list[dict[str, Any]] | None = None) -> tuple[int, int]:
         """Save the session, queue the turn's messages and drop its event(s), all or nothing
-        (with the messaging log's rows, when there is a log)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if log_rows:
-                pipe.rpush(self.log, *[json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in log_rows])
-            pipe.set(self.key(bot, user, "s"), session, px=int(ttl * 1000))
-            if outbound:
-                pipe.rpush(self.key(bot, user, "out"), *[json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in outbound])
-            for _ in range(popped):
-                pipe.lpop(self.key(bot, user, "in"))
-            await pipe.execute()
+        (with the messaging log's rows, when there is a log). Returns how many events are left
+        in the user's inbox and messages in the outbox, read in the same transaction. Applied
+        once, however often the client sends it (see the module docstring)."""
+        keys = [self.key(bot, user, "s"), self.key(bot, user, "out"), self.key(bot, user, "in"),
+                self.key(bot, user, "c"), self.log]
+        items = [json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in outbound]
+        rows = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in log_rows or []]
+        left, out = await self._commit(keys=keys, args=[uuid.uuid4().hex, session, int(ttl * 1000), popped, len(items),
+                                                        *items, *rows])
+        return int(left), int(out)
 
     # ----- outbox
     async def replace_head(self, bot: str, user: str, item: dict[str, Any]) -> None:
         await self.redis.lset(self.key(bot, user, "out"), 0, json.dumps(item, separators=(",", ":"), ensure_ascii=False))
 
-    async def pop_sent(self, bot: str, user: str, log_row: dict[str, Any] | None = None) -> None:
-        if log_row is None:
-            await self.redis.lpop(self.key(bot, user, "out"))
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(self.key(bot, user, "out"))
-            pipe.rpush(self.log, json.dumps(log_row, separators=(",", ":"), ensure_ascii=False))
-            await pipe.execute()
+    async def pop_sent(self, bot: str, user: str, log_row: dict[str, Any] | None = None, item_id: str = "") -> bool:
+        """Take the sent message off the outbox, with its messaging-log row: only while the head
+        is still item `item_id`, when given; False when it no longer was."""
+        row = json.dumps(log_row, separators=(",", ":"), ensure_ascii=False) if log_row is not None else ""
+        return bool(await self._pop_head(keys=[self.key(bot, user, "out"), self.log], args=[item_id, row, ""]))
 
     async def retry_later(self, bot: str, user: str, at: float) -> None:
         await self.redis.zadd(self.retry, {f"{bot}|{user}": at})
@@ -156,12 +203,10 @@ class RedisQueue:
         return [tuple(_s(m).split("|", 1)) for m in members]  # type: ignore[misc]
 
     async def dead_letter(self, bot: str, user: str, item: dict[str, Any], error: str) -> None:
-        """Move the outbox head to the dead-letter queue (`flowbot dlq`)."""
+        """Move the outbox head, item `item`, to the dead-letter queue (`flowbot dlq`); once."""
         record = {"id": uuid.uuid4().hex[:12], "bot": bot, "user": user, "item": item, "error": error, "at": time.time()}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.lpop(self.key(bot, user, "out"))
-            pipe.hset(self.dlq, record["id"], json.dumps(record, ensure_ascii=False))
-            await pipe.execute()
+        await self._pop_head(keys=[self.key(bot, user, "out"), self.dlq],
+                             args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]])
 
 
 def _s(value: bytes | str) -> str:

@@ -7,7 +7,11 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-# KEYS: bucket. ARGV: rate per second, burst. Returns ms to wait (0 = a token was taken).
+# KEYS: bucket. ARGV: rate per second, burst. Takes a token now or reserves the next one free
+# (the bucket goes below zero) and returns the ms to wait before using it (0 = now): each
+# sender asks once and sleeps exactly until its turn, in the order they asked, instead of every
+# waiting sender asking again and again (at 80/s with 64 senders waiting, that polling took a
+# whole core and let late askers overtake early ones).
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -16,11 +20,11 @@ local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+tokens = math.min(burst, tokens + (now - at) * rate / 1000) - 1
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+if tokens < 0 then wait = math.ceil(-tokens * 1000 / rate) end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[1], 60000)
+redis.call('PEXPIRE', KEYS[1], 60000 + wait)
 return wait
 """
 
@@ -34,9 +38,7 @@ class Throughput:
         self._take = redis.register_script(_TAKE)
 
     async def acquire(self, account: str) -> None:
-        """Wait until the number `account` may send one more message."""
-        while True:
-            wait_ms = int(await self._take(keys=[f"{self.prefix}:tp:{account}"], args=[self.rate, self.burst]))
-            if wait_ms <= 0:
-                return
+        """Wait until the number `account` may send one more message (its reserved turn)."""
+        wait_ms = int(await self._take(keys=[f"{self.prefix}:tp:{account}"], args=[self.rate, self.burst]))
+        if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000)

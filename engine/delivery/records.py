@@ -30,8 +30,14 @@ class DeliveryRecords(Protocol):
     async def get(self, provider_id: str) -> dict[str, Any] | None: ...
 
 
-# KEYS: record. ARGV: status, rank, time, fields as JSON (set only when the status moves forward).
+# KEYS: record. ARGV: status, rank, time, fields as JSON (set only when the status moves forward),
+# retention, and optionally fields as JSON to set whatever the status (who the message was for).
 _ADVANCE = """
+if ARGV[6] then
+  local flat = {}
+  for k, v in pairs(cjson.decode(ARGV[6])) do flat[#flat + 1] = k; flat[#flat + 1] = tostring(v) end
+  if #flat > 0 then redis.call('HSET', KEYS[1], unpack(flat)) end
+end
 local current = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
 local rank = tonumber(ARGV[2])
 if rank > current then
@@ -55,9 +61,12 @@ class RedisDeliveryRecords:
     def key(self, provider_id: str) -> str:
         return f"{self.prefix}:dr:{provider_id}"
 
-    async def _move(self, provider_id: str, status: str, at: float, fields: dict[str, Any]) -> bool:
-        result = await self._advance(keys=[self.key(provider_id)],
-                                     args=[status, RANK.get(status, 0), at, json.dumps(fields), KEEP_SECONDS])
+    async def _move(self, provider_id: str, status: str, at: float, fields: dict[str, Any],
+                    always: dict[str, str] | None = None) -> bool:
+        args: list[Any] = [status, RANK.get(status, 0), at, json.dumps(fields), KEEP_SECONDS]
+        if always:
+            args.append(json.dumps(always))
+        result = await self._advance(keys=[self.key(provider_id)], args=args)
         return bool(result)
 
     async def sent(self, bot: str, user: str, provider_id: str, item: dict[str, Any]) -> None:
@@ -65,8 +74,7 @@ class RedisDeliveryRecords:
         fields = {"bot": bot, "user": user, "item": item.get("id", ""), "kind": out.get("kind", "text")}
         if out.get("template"):
             fields["template"] = out["template"][0]
-        await self.redis.hset(self.key(provider_id), mapping=fields)
-        await self._move(provider_id, "sent", time.time(), {})
+        await self._move(provider_id, "sent", time.time(), {}, always=fields)  # one round trip, not HSET + script
 
     async def status(self, status: Status) -> None:
         fields: dict[str, Any] = {}

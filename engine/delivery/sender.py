@@ -15,22 +15,40 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from redis.exceptions import NoScriptError
 
 from engine.channels.base import Adapter, SendError
 from engine.delivery import logship
-from engine.delivery._consumer import consume
+from engine.delivery._consumer import UNREACHABLE, consume
 from engine.delivery.queue import RedisQueue, Wake
 from engine.delivery.ratelimit import Throughput
 from engine.delivery.records import DeliveryRecords
 from engine.messages import outbound_from_json, outbound_to_json
 
 log = logging.getLogger("flowbot.sender")
+T = TypeVar("T")
 GROUP = "senders"
 OUTSIDE_WINDOW = frozenset({131047, 63016})
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) -> T:
+    """Run a Redis write, trying again while Redis is unreachable, for up to `patience` s."""
+    give_up, pause = time.monotonic() + patience, 0.1
+    while True:
+        try:
+            return await write()
+        except UNREACHABLE as exc:
+            if time.monotonic() + pause > give_up:
+                raise
+            log.warning("redis unreachable (%s) after a send; trying again in %.1fs", type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def backoff(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
@@ -54,7 +72,12 @@ class Sender:
     visibility_ms: int = 30_000
     block_ms: int = 500
     lease_ms: int = 30_000
+    retry_look_every: float = 0.02  # seconds: how often, at most, to look for retries falling due
     sent_count: int = 0
+    _retry_looked: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._release = self.queue.redis.register_script(_RELEASE)
 
     async def run(self, stop: asyncio.Event) -> None:
         await consume(self.queue, self.queue.sends, GROUP, self.consumer, concurrency=self.concurrency,
@@ -62,6 +85,11 @@ class Sender:
                       before_read=self._wake_retries)
 
     async def _wake_retries(self) -> None:
+        # before every read, but at most every `retry_look_every`: under load the loop reads
+        # hundreds of times a second, and each look is a round trip
+        if time.monotonic() - self._retry_looked < self.retry_look_every:
+            return
+        self._retry_looked = time.monotonic()
         for bot, user in await self.queue.due_retries(time.time()):
             await self.queue.wake_sender(bot, user)
 
@@ -78,12 +106,26 @@ class Sender:
             await self._drain_locked(wake.bot, wake.user)
         except Exception:
             log.exception("sending failed", extra={"bot": wake.bot})
-            await redis.eval(_RELEASE, 1, lock, token)
+            await self._release(keys=[lock], args=[token])
             return  # the entry stays pending: retried after the visibility timeout
-        await redis.eval(_RELEASE, 1, lock, token)
-        await self.queue.ack(self.queue.sends, GROUP, wake.entry_id)
+        await self._release_and_ack(lock, token, wake.entry_id)
 
-    async def _mark_read(self, adapter: Adapter, bot: str, user: str, message_id: str) -> None:
+    async def _release_and_ack(self, lock: str, token: str, entry_id: str) -> None:
+        """Free the user's send lock, then acknowledge the wake: one round trip."""
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(self._release.sha, 1, lock, token)  # by hand: a Script in a pipeline costs a SCRIPT EXISTS
+            pipe.xack(self.queue.sends, GROUP, entry_id)
+            pipe.xdel(self.queue.sends, entry_id)
+            results = await pipe.execute(raise_on_error=False)
+        if isinstance(results[0], NoScriptError):  # a Redis that restarted or flushed its scripts
+            await self._release(keys=[lock], args=[token])
+        elif isinstance(results[0], Exception):
+            raise results[0]
+        for result in results[1:]:
+            if isinstance(result, Exception):
+                raise result
+
+    async def _mark_read(self, adapter: Adapter, bot: str, user: str, message_id: str, item_id: str = "") -> None:
         """Best effort: a read receipt that fails is dropped, never retried ahead of a reply."""
         mark = getattr(adapter, "mark_read", None)
         if mark is not None and message_id:
@@ -91,14 +133,18 @@ class Sender:
                 await mark(message_id)
             except SendError as exc:
                 log.info("read receipt not sent: %s", exc, extra={"bot": bot})
-        await self.queue.pop_sent(bot, user)
+        await self.queue.pop_sent(bot, user, item_id=item_id)
 
     async def _drain_locked(self, bot: str, user: str) -> None:
         adapter = self.adapters[bot]
         while (item := await self.queue.head(bot, user, "out")) is not None:
             if "r" in item:  # a read receipt for the user's message
-                await self._mark_read(adapter, bot, user, str(item["r"]))
+                await self._mark_read(adapter, bot, user, str(item["r"]), str(item.get("id", "")))
                 continue
+            due = float(item.get("w", 0))
+            if due > time.time():  # woken early (the user wrote again): its backoff is not over
+                await self.queue.retry_later(bot, user, due)
+                return
             out = outbound_from_json(item["o"])
             if self.throughput is not None:
                 await self.throughput.acquire(self.accounts.get(bot, bot))
@@ -112,10 +158,10 @@ class Sender:
                     continue
                 attempt = int(item.get("n", 0))
                 if exc.retryable and attempt + 1 < self.max_attempts:
-                    item["n"] = attempt + 1
-                    await self.queue.replace_head(bot, user, item)
                     delay = backoff(attempt, self.base_delay, self.max_delay, exc.retry_after)
-                    await self.queue.retry_later(bot, user, time.time() + delay)
+                    item["n"], item["w"] = attempt + 1, time.time() + delay  # "w": not to be tried before
+                    await self.queue.replace_head(bot, user, item)
+                    await self.queue.retry_later(bot, user, item["w"])
                     log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
                     return
                 await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
@@ -125,6 +171,13 @@ class Sender:
                 log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
                 continue
             row = logship.sent_row(bot, user, result.provider_id, item) if self.queue.logging else None
-            await self.queue.pop_sent(bot, user, row)
-            await self.records.sent(bot, user, result.provider_id, item)
+            # Graph has it now: if Redis failed here and we gave up, the message would go out
+            # again, so ride out a short outage (the pop is of this very item, or nothing)
+            sent_id, item_id = result.provider_id, str(item.get("id", ""))
+            mine = await _persist(lambda: self.queue.pop_sent(bot, user, row, item_id=item_id))  # noqa: B023 - awaited here
+            await _persist(lambda: self.records.sent(bot, user, sent_id, item))  # noqa: B023 - awaited here
             self.sent_count += 1
+            if not mine:  # another sender took this message off: our lease ran out and it has the user now
+                log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
+                            self.lease_ms, extra={"bot": bot})
+                return

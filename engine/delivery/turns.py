@@ -80,7 +80,8 @@ class TurnWorker:
     async def _drain_locked(self, runtime: Runtime, wake: Wake) -> None:
         bot, user = wake.bot, wake.user
         session: Session | None = None
-        while True:
+        left, outbox = -1, -1  # events left in the inbox, messages in the outbox: -1 = not known
+        while left != 0:  # the last commit said the inbox was empty: no need to look again
             events = await self.queue.all(bot, user, "in") if runtime.bot.manifest.get("burst") else None
             event = events[0] if events else await self.queue.head(bot, user)
             if event is None:
@@ -102,16 +103,20 @@ class TurnWorker:
             if self.queue.logging:
                 # replies enter the log when sent (with their provider id) or dead-lettered
                 rows = [logship.inbound_row(bot, event)] if event.get("k") == "in" else []
-            await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound, popped, rows)
+            left, outbox = await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound,
+                                                        popped, rows)
             self.turns_done += 1
             if turn.result.forget:  # after this turn's own commit, so nothing of it survives the deletion
                 await self.queue.enqueue(bot, user, {"k": "forget"}, f"forget:{time.time()}")
+                left = -1
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("turn %s for %s: %d message(s) out; %s", event.get("k"), user, len(outbound),
                           "; ".join(turn.result.events) or "-", extra={"bot": bot})
         if session is not None:
             await runtime.store.schedule(bot, user, runtime.due_time(session))
-        if await self.queue.redis.llen(self.queue.key(bot, user, "out")):
+        if outbox < 0:  # no turn committed here (a wake reclaimed after a crash, say): look
+            outbox = await self.queue.redis.llen(self.queue.key(bot, user, "out"))
+        if outbox:
             await self.queue.wake_sender(bot, user)
 
     async def _compute(self, runtime: Runtime, session: Session | None, user: str, event: dict[str, Any]) -> Turn:
