@@ -87,6 +87,7 @@ async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
 
         for host in deployment.bots.values():
             host.runtime.forgetters.append(forget)
+            host.runtime.consent = store  # STOP/START recorded; proactive starts checked against it
             host.runtime.services["db"] = store  # the `db` action plugin's connections
     try:
         await asyncio.gather(*tasks)

@@ -12,6 +12,7 @@ from babel import Locale
 from engine.flow.model import Bot, Interrupt
 from engine.messages import Inbound
 from engine.runtime import choices as ch
+from engine.runtime import consent
 
 if TYPE_CHECKING:
     from engine.runtime.turn import Turn
@@ -44,16 +45,22 @@ def language_options(bot: Bot) -> list[ch.Option]:
     return out
 
 
-async def perform(turn: Turn, interrupt: Interrupt) -> None:
+async def perform(turn: Turn, interrupt: Interrupt, word: str = "") -> None:
+    """Do what the interrupt means; `word` is what the user typed (STOP and START record it in
+    the consent store, when the host has one: engine/runtime/consent.py)."""
     session = turn.session
     turn.event(f"interrupt: {interrupt.name}")
     name = interrupt.name
     if name == "stop":
         session.opted_out = True
         session.wait = None
+        if await consent.record(turn.rt, turn.user, True, word):
+            turn.event("consent: opted out (recorded)")
         turn.say(interrupt.say or "flowbot.consent.stopped")
     elif name == "start":
         session.opted_out = False
+        if await consent.record(turn.rt, turn.user, False, word):
+            turn.event("consent: opted in (recorded)")
         turn.say(interrupt.say or "flowbot.consent.started")
         await resume(turn)
     elif name == "help":

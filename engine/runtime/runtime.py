@@ -21,7 +21,7 @@ from engine.flow.machine import FlowMachine
 from engine.flow.model import Bot, Expiry, Flow, Target
 from engine.i18n.render import Renderer
 from engine.messages import Inbound
-from engine.runtime import interrupts
+from engine.runtime import consent, interrupts
 from engine.runtime.actions import Plugins
 from engine.runtime.session import Session
 from engine.runtime.store import SessionStore
@@ -48,6 +48,8 @@ class Runtime:
         self.coverage: Coverage | None = None  # set by transcript runs
         # called with (bot, user) when a user's data must go: the messaging log, consent, media
         self.forgetters: list[Callable[[str, str], Awaitable[None]]] = []
+        # where opt-outs outlive the session (engine/runtime/consent.py); None: the session flag only
+        self.consent: consent.ConsentLedger | None = None
         self._versions: dict[tuple[str, str], tuple[Flow, FlowMachine]] = {}
         self._current: dict[str, str] = {}
         self._install(loaded, plugins)
@@ -147,6 +149,9 @@ class Runtime:
         return turn
 
     async def compute_inbound(self, session: Session | None, inbound: Inbound, stubs: Mapping[str, Any] | None = None) -> Turn:
+        if session is None and await consent.stored_opt_out(self, inbound.user, strict=False):
+            session = self.new_session()  # a STOP that outlived the session: quiet until START
+            session.opted_out = True
         turn = self._turn(session, inbound.user, inbound.message_id, stubs)
         turn.user_name = inbound.name
         return await self._guarded(turn, self._handle(turn, inbound))
@@ -158,6 +163,9 @@ class Runtime:
     async def compute_start(self, session: Session | None, user: str, flow: str, params: Mapping[str, Any] | None = None,
                             message_id: str = "") -> Turn:
         turn = self._turn(session, user, message_id or f"start:{flow}:{self.clock.now()}", None)
+        if not turn.session.opted_out and await consent.stored_opt_out(self, user, strict=True):
+            turn.event(f"not started: the user opted out, says the consent store ({flow})")
+            return turn
         return await self._guarded(turn, self._start(turn, flow, params or {}))
 
     async def compute_timer(self, session: Session | None, user: str, stubs: Mapping[str, Any] | None = None) -> Turn:
@@ -183,10 +191,10 @@ class Runtime:
         interrupt = interrupts.find(self.bot, inbound)
         if session.opted_out:
             if interrupt is not None and interrupt.name == "start":
-                await interrupts.perform(turn, interrupt)
+                await interrupts.perform(turn, interrupt, inbound.text or "")
             return
         if interrupt is not None and interrupt.name == "stop":
-            await interrupts.perform(turn, interrupt)
+            await interrupts.perform(turn, interrupt, inbound.text or "")
             return
         if session.human is not None:
             turn.event("with a human agent: the bot stays quiet")
@@ -196,7 +204,7 @@ class Runtime:
         if (session.pending or {}).get("forget") and await interrupts.confirm_forget(turn, inbound):
             return
         if interrupt is not None:
-            await interrupts.perform(turn, interrupt)
+            await interrupts.perform(turn, interrupt, inbound.text or "")
             return
         step = turn.step()
         if step is not None and step.kind == "ask":
