@@ -74,24 +74,30 @@ def loops(deployment: Deployment) -> list[object]:
 async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops(deployment)]  # type: ignore[attr-defined]
     tasks.append(asyncio.create_task(schedule_timers(deployment, stop)))
-    store = None
+    store = media = None
     if os.environ.get("DATABASE_URL"):
+        from actions.storage.service import MediaStorage
         from engine.delivery.logship import LogShipper
         from engine.store.postgres import PostgresStore
 
         store = await PostgresStore.open(os.environ["DATABASE_URL"])
         tasks.append(asyncio.create_task(LogShipper(deployment.redis, deployment.prefix, store).run(stop)))
+        media = MediaStorage.for_bots(store, deployment.bots)  # the `storage` plugin: files users send
 
         async def forget(bot: str, user: str) -> None:
             await store.forget_user(bot, user, reason="the user asked (delete my data)")
 
         for host in deployment.bots.values():
             host.runtime.forgetters.append(forget)
+            host.runtime.forgetters.append(media.forget)  # their stored files, rows and access log
             host.runtime.consent = store  # STOP/START recorded; proactive starts checked against it
             host.runtime.services["db"] = store  # the `db` action plugin's connections
+            host.runtime.services["storage"] = media
     try:
         await asyncio.gather(*tasks)
     finally:
+        if media is not None:
+            await media.close()
         if store is not None:
             await store.close()
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from engine.deployment import Deployment
 from engine.web import api, payments, webhooks
+from engine.web.media import ROUTES as MEDIA_ROUTES
 
 
 async def health(request: Request) -> JSONResponse:
@@ -40,6 +41,7 @@ def build_app(deployment: Deployment) -> Starlette:
         Route("/webhooks/{provider:str}/{bot:str}", webhooks.provider, methods=["POST"]),
         Route("/api/v1/bots/{bot:str}/conversations", api.start_conversation, methods=["POST"]),
         Route("/api/v1/bots/{bot:str}/conversations/{user:str}/release", api.release_conversation, methods=["POST"]),
+        *MEDIA_ROUTES,  # GET /media/public/{id}, GET /media/{token}: stored files (the storage plugin)
     ]
     app = Starlette(routes=routes, exception_handlers={RedisConnectionError: redis_unreachable,
                                                        RedisTimeoutError: redis_unreachable})

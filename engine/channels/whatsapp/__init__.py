@@ -5,6 +5,7 @@ from .client import GraphClient
 from .errors import (
     InvalidRequest,
     MarketingOptOut,
+    MediaTooLarge,
     MediaUploadError,
     OutsideWindow,
     PairRateLimited,
@@ -23,6 +24,7 @@ __all__ = [
     "GraphClient",
     "InvalidRequest",
     "MarketingOptOut",
+    "MediaTooLarge",
     "MediaUploadError",
     "OutsideWindow",
     "PairRateLimited",

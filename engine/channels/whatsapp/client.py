@@ -23,7 +23,13 @@ import aiohttp
 from engine.channels.base import SendResult
 from engine.messages import Outbound
 
-from .errors import TemporaryError, TokenExpired, WhatsAppError, error_from_response
+from .errors import (
+    MediaTooLarge,
+    TemporaryError,
+    TokenExpired,
+    WhatsAppError,
+    error_from_response,
+)
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v23.0"
@@ -116,7 +122,12 @@ class GraphClient:
     async def download_media(self, media_id: str) -> bytes:
         """The bytes of a media id (its URL also needs the bearer token)."""
         url, _, _ = await self.media_url(media_id)
-        return await self._call("GET", url, what="media download")
+        return await self.download(url)
+
+    async def download(self, url: str, *, max_bytes: int | None = None) -> bytes:
+        """The bytes at a URL `media_url` returned; with `max_bytes`, MediaTooLarge as soon as
+        the answer says (Content-Length) or shows (while reading) that it is larger."""
+        return await self._call("GET", url, what="media download", limit=max_bytes)
 
     async def _json(self, method: str, path: str, *, json_body: dict[str, Any] | None = None,
                     form: Callable[[], aiohttp.FormData] | None = None) -> dict[str, Any]:
@@ -131,29 +142,30 @@ class GraphClient:
         return data
 
     async def _call(self, method: str, url: str, *, what: str, json_body: dict[str, Any] | None = None,
-                    form: Callable[[], aiohttp.FormData] | None = None) -> bytes:
+                    form: Callable[[], aiohttp.FormData] | None = None, limit: int | None = None) -> bytes:
         token = await self._current_token()
         try:
-            return await self._attempt(method, url, token, what, json_body, form)
+            return await self._attempt(method, url, token, what, json_body, form, limit)
         except TokenExpired:
             fresh = await self._refresh(token)
             if fresh == token:
                 raise
             log.info("whatsapp token refreshed after 401; retrying %s %s", method, what)
-            return await self._attempt(method, url, fresh, what, json_body, form)
+            return await self._attempt(method, url, fresh, what, json_body, form, limit)
 
     async def _attempt(self, method: str, url: str, token: str, what: str,
                        json_body: dict[str, Any] | None,
-                       form: Callable[[], aiohttp.FormData] | None) -> bytes:
+                       form: Callable[[], aiohttp.FormData] | None, limit: int | None = None) -> bytes:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with self._session.request(method, url, json=json_body, data=form() if form else None,
                                              headers=headers, timeout=self._timeout) as response:
-                payload = await response.read()
+                ok = 200 <= response.status < 300
+                payload = await (response.read() if limit is None or not ok else _read_at_most(response, limit))
                 log.debug("graph %s %s -> %s", method, what, response.status)
-                if not 200 <= response.status < 300:
+                if not ok:
                     raise error_from_response(response.status, payload, response.headers)
                 return payload
         except TimeoutError:
@@ -187,3 +199,15 @@ class GraphClient:
         if not isinstance(token, str) or not token:
             raise TokenExpired("the WhatsApp token provider returned no token")
         return token
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or MediaTooLarge once it is known to exceed `limit` bytes (never reading more)."""
+    if response.content_length is not None and response.content_length > limit:
+        raise MediaTooLarge(f"the media is {response.content_length} bytes, more than {limit}")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise MediaTooLarge(f"the media is more than {limit} bytes")
+    return bytes(body)

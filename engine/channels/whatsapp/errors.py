@@ -80,6 +80,10 @@ class MediaUploadError(WhatsAppError):
     codes = (131053,)
 
 
+class MediaTooLarge(WhatsAppError):
+    """A media download was stopped because it is larger than the caller accepts."""
+
+
 class TemporaryError(WhatsAppError):
     """Meta's side failed (HTTP 5xx, unknown/service errors) or the request timed out."""
 
