@@ -27,7 +27,9 @@ def test_the_demo_bot_names_only_templates_that_exist() -> None:
     templates, problems = load_dir(DEMO_TEMPLATES)
     assert problems == []
     assert check_bot(ROOT / "flows" / "demo", templates, DEMO_TEMPLATES) == []
-    assert {t.graph_name() for t in templates} == {"haraka_booking_reminder_v1", "haraka_parcel_update_v1"}
+    assert {t.graph_name() for t in templates if t.name.startswith("haraka_")} == {
+        "haraka_booking_reminder_v1", "haraka_parcel_update_v1"}
+    assert check_bot(ROOT / "flows" / "jirani", templates, DEMO_TEMPLATES) == []
 
 
 def test_apply_check_passes_on_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +37,8 @@ def test_apply_check_passes_on_the_repository(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("WHATSAPP_TOKEN", raising=False)  # --check needs no Graph
     result = CliRunner().invoke(app, ["templates", "apply", "--check"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith(f"ok: 2 template(s) in templates/whatsapp, {len(bot_dirs())} bot(s)")
+    count = len(list((ROOT / "templates" / "whatsapp").glob("*.yaml")))
+    assert result.output.strip().endswith(f"ok: {count} template(s) in templates/whatsapp, {len(bot_dirs())} bot(s)")
 
 
 def test_apply_check_points_into_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,11 +140,17 @@ async def test_apply_then_list_from_the_command_line(graph_fake: GraphFake) -> N
         "created   haraka_booking_reminder_v1 [sw] UTILITY PENDING",
         "created   haraka_parcel_update_v1 [en] UTILITY PENDING",
         "created   haraka_parcel_update_v1 [sw] UTILITY PENDING",
-        "4 created",
+        "created   jirani_order_update_v1 [en] UTILITY PENDING",
+        "created   jirani_order_update_v1 [sw] UTILITY PENDING",
+        "created   jirani_payment_received_v1 [en] UTILITY PENDING",
+        "created   jirani_payment_received_v1 [sw] UTILITY PENDING",
+        "8 created",
     ]
     assert sorted((t["name"], t["language"]) for t in graph_fake.templates.values()) == [
         ("haraka_booking_reminder_v1", "en"), ("haraka_booking_reminder_v1", "sw"),
         ("haraka_parcel_update_v1", "en"), ("haraka_parcel_update_v1", "sw"),
+        ("jirani_order_update_v1", "en"), ("jirani_order_update_v1", "sw"),
+        ("jirani_payment_received_v1", "en"), ("jirani_payment_received_v1", "sw"),
     ]
 
 

@@ -76,6 +76,8 @@ def test_the_demo_templates_load_and_point_at_the_schema() -> None:
     assert [(t.name, t.version, t.category, list(t.languages), t.placeholders) for t in templates] == [
         ("haraka_booking_reminder", 1, "utility", ["en", "sw"], 2),
         ("haraka_parcel_update", 1, "utility", ["en", "sw"], 2),
+        ("jirani_order_update", 1, "utility", ["en", "sw"], 2),
+        ("jirani_payment_received", 1, "utility", ["en", "sw"], 2),
     ]
     for template in templates:
         first = template.path.read_text(encoding="utf-8").splitlines()[0]
