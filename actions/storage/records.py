@@ -116,12 +116,15 @@ async def forget(pool: Any, bot: str, user: str, object_ids: list[int], *, actor
 
 async def log_access(pool: Any, outcome: str, *, obj: MediaObject | None = None, public_id: str | None = None,
                      ip: str | None = None, user_agent: str | None = None) -> None:
+    """One row of the access log; `public_id` (what the request named, when no object was
+    found) is cut to 64 characters, the user agent to 300."""
+    named = obj.public_id if obj else (public_id or "")[:64] or None
+    owner = (obj.bot, obj.user_id, obj.area) if obj else (None, None, None)
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO media_access_log (public_id, bot, user_id, area, ip, user_agent, outcome)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            _clean((obj.public_id if obj else public_id, obj.bot if obj else None, obj.user_id if obj else None,
-                    obj.area if obj else None, ip, (user_agent or "")[:300] or None, outcome)))
+            _clean((named, *owner, ip, (user_agent or "")[:300] or None, outcome)))
 
 
 async def accesses(pool: Any, public_id: str | None = None) -> list[dict[str, Any]]:

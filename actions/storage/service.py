@@ -184,7 +184,7 @@ class MediaStorage:
     async def _serve(self, public_id: str, area: str, ip: str | None, user_agent: str | None) -> Served:
         obj = await records.by_public_id(self.pool, public_id)
         if obj is None or obj.area != area:
-            return await self._logged(Served("missing", obj if obj is not None else None), public_id, ip, user_agent)
+            return await self._logged(Served("missing", obj), public_id, ip, user_agent)
         try:
             data = await self.backend.get(obj.object_key)
         except Exception:  # the bucket is down: logged, answered 503
