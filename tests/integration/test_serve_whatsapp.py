@@ -60,16 +60,7 @@ async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIter
                              "--prefix", redis_prefix], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"{base}/healthz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("server did not start: " + (tmp_path / "serve.log").read_text()[-4000:])
+        await wait_until_healthy(base, tmp_path / "serve.log")
         yield base, fake
     finally:
         proc.terminate()
@@ -82,6 +73,20 @@ async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIter
 
 
 SEEN_USERS: list[str] = []
+
+
+async def wait_until_healthy(base: str, log: Path, tries: int = 300) -> None:
+    """Wait for a started `flowbot serve` to answer /healthz; fail with the end of its log."""
+    async with aiohttp.ClientSession() as http:
+        for _ in range(tries):
+            try:
+                async with http.get(f"{base}/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("server did not start: " + log.read_text()[-4000:])
 
 
 async def post(base: str, body: bytes, signed: bool = True, **headers: str) -> int:
