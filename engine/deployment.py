@@ -51,6 +51,19 @@ def interpolate(value: Any) -> Any:
     return value
 
 
+def redis_socket_options(url: str) -> dict[str, Any]:
+    """No per-command socket timeout unless FLOWBOT_REDIS_SOCKET_TIMEOUT (seconds) asks for one:
+    on Python 3.11 redis-py wraps every command in `asyncio.wait_for` when one is set, a Task per
+    command, about a fifth of a loaded worker's CPU (docs/decisions/0002). A Redis that restarts
+    or dies resets the connection, which fails at once either way; TCP keepalive and a PING on a
+    connection idle for 30 s find a peer that vanished without a word."""
+    timeout = os.environ.get("FLOWBOT_REDIS_SOCKET_TIMEOUT", "")
+    options: dict[str, Any] = {"socket_timeout": float(timeout) if timeout else None, "health_check_interval": 30}
+    if not url.startswith("unix:"):
+        options["socket_keepalive"] = True
+    return options
+
+
 @dataclass
 class BotHost:
     loaded: LoadedBot
@@ -88,7 +101,8 @@ class Deployment:
         # a blocking pool: when every connection is busy a command waits for one, where the
         # default pool raises MaxConnectionsError (and a worker loop would die of it under load)
         pool = aioredis.BlockingConnectionPool.from_url(
-            redis_url, max_connections=int(os.environ.get("FLOWBOT_REDIS_CONNECTIONS", "256")), timeout=30)
+            redis_url, max_connections=int(os.environ.get("FLOWBOT_REDIS_CONNECTIONS", "256")), timeout=30,
+            **redis_socket_options(redis_url))
         client = aioredis.Redis.from_pool(pool)
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)

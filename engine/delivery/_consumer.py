@@ -29,22 +29,26 @@ async def consume(
     block_ms: int, stop: asyncio.Event, drain: Callable[[Wake], Awaitable[None]],
     select: Callable[[list[Wake]], list[Wake]] = lambda wakes: wakes,
     before_read: Callable[[], Awaitable[None]] | None = None,
+    drain_many: Callable[[list[Wake]], Awaitable[None]] | None = None,
 ) -> None:
-    running: set[asyncio.Task[None]] = set()
+    """`drain` one wake per task; or, with `drain_many`, each batch read at once in one task (so
+    its Redis work can go in a few pipelines for all of its users instead of per user)."""
+    running: dict[asyncio.Task[None], int] = {}  # task -> how many wakes it drains
 
     def done(task: asyncio.Task[None]) -> None:
-        running.discard(task)
+        running.pop(task, None)
         if not task.cancelled() and task.exception() is not None:  # drains catch their own; this is Redis failing under them
-            log.warning("draining stopped: %s: %s", type(task.exception()).__name__, task.exception())
+            exc = task.exception()
+            log.warning("draining stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
 
     try:
         last_reclaim = 0.0
         ready = False
         pause = FIRST_PAUSE
         while not stop.is_set():
-            room = concurrency - len(running)
+            room = concurrency - sum(running.values())
             if room <= 0:
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
                 continue
             wakes: list[Wake] = []
             try:
@@ -70,16 +74,18 @@ async def consume(
                 ready = False
                 continue
             pause = FIRST_PAUSE
-            for wake in select(wakes):
-                task = asyncio.create_task(drain(wake))
-                running.add(task)
+            chosen = select(wakes)
+            batches = [chosen] if drain_many is not None and chosen else [[wake] for wake in chosen]
+            for batch in batches:
+                task = asyncio.create_task(drain_many(batch) if drain_many is not None else drain(batch[0]))
+                running[task] = len(batch)
                 task.add_done_callback(done)
     except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
         for task in running:
             task.cancel()
         raise
     if running:
-        await asyncio.wait(running)
+        await asyncio.wait(set(running))
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

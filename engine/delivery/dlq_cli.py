@@ -20,7 +20,7 @@ async def run_dlq(action: str, entry: str | None, prefix: str) -> int:
         if action == "list":
             found = await dlq.entries(queue)
             for e in found:
-                when = dt.datetime.fromtimestamp(e["at"], dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                when = dt.datetime.fromtimestamp(e["at"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
                 item = e["item"].get("o", {})
                 what = item.get("text") or item.get("kind", "?")
                 print(f"{e['id']}  {when}  {e['bot']}  {mask_phone(e['user'])}  {what[:40]!r}  {e['error']}")

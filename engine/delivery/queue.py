@@ -25,6 +25,7 @@ outbox (sent, or dead-lettered) happens only while that very message is still at
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 DEDUP_SECONDS = 7 * 86400  # Meta retries webhooks for up to 7 days
 
@@ -51,7 +52,7 @@ return 1
 # KEYS: session, outbox, inbox, last commit, log. ARGV: commit id, session, ttl ms, events to
 # drop, number of outbox items n, the n items, then the log rows. Returns the inbox and outbox
 # lengths after it.
-_COMMIT = """
+COMMIT_SCRIPT = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   local n = tonumber(ARGV[5])
@@ -100,8 +101,10 @@ class RedisQueue:
         self.log = f"{prefix}:log"
         self.logging = False  # True when a messaging log (PostgreSQL) takes rows: see logship.py
         self._enqueue = redis.register_script(_ENQUEUE)
-        self._commit = redis.register_script(_COMMIT)
+        self._commit = redis.register_script(COMMIT_SCRIPT)
         self._pop_head = redis.register_script(_POP_HEAD)
+        self._intake: list[tuple[tuple[str, str, list[str], list[Any]], asyncio.Future[bool]]] = []
+        self._flushing: set[asyncio.Future[None]] = set()
 
     def key(self, bot: str, user: str, what: str) -> str:
         return f"{self.prefix}:{{{bot}:{user}}}:{what}"
@@ -118,27 +121,54 @@ class RedisQueue:
     async def enqueue(self, bot: str, user: str, event: dict[str, Any], event_id: str = "") -> bool:
         """Queue an event for a user's next turn; False when `event_id` was seen before.
 
-        The wake-up goes first: if the process dies between the two writes, a worker finds an
-        empty inbox (harmless) and the provider, which got no 200, delivers again.
+        Events queued in the same turn of the event loop (webhooks arriving together) share one
+        pipeline: one round trip for all of them, each answered only once Redis has it. The
+        wake-up goes first: if the process dies between the two writes, a worker finds an empty
+        inbox (harmless) and the provider, which got no 200, delivers again.
         """
         payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        keys, args = [self.key(bot, user, "seen"), self.key(bot, user, "in")], [event_id, time.time(), DEDUP_SECONDS, payload]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self.turns, {"b": bot, "u": user})
-            # EVALSHA by hand: a Script object in a pipeline makes redis-py send SCRIPT EXISTS
-            # first, one more round trip on every webhook
-            pipe.evalsha(self._enqueue.sha, len(keys), *keys, *args)
-            results = await pipe.execute(raise_on_error=False)
-        if isinstance(results[1], NoScriptError):  # a Redis that restarted or flushed its scripts:
-            # the wake above may already have been taken, finding nothing: wake again once queued
-            fresh = bool(await self._enqueue(keys=keys, args=args))
-            if fresh:
-                await self.redis.xadd(self.turns, {"b": bot, "u": user})
-            return fresh
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return bool(results[1])
+        job = (bot, user, [self.key(bot, user, "seen"), self.key(bot, user, "in")],
+               [event_id, time.time(), DEDUP_SECONDS, payload])
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._intake.append((job, fut))
+        if len(self._intake) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_intake)
+        return await fut
+
+    def _flush_intake(self) -> None:
+        batch, self._intake = self._intake, []
+        task = asyncio.ensure_future(self._enqueue_all(batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _enqueue_all(self, batch: list[tuple[tuple[str, str, list[str], list[Any]], asyncio.Future[bool]]]) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (bot, user, keys, args), _ in batch:
+                    pipe.xadd(self.turns, {"b": bot, "u": user})
+                    # EVAL, not a Script object: in a pipeline that makes redis-py send SCRIPT EXISTS
+                    # first, one more round trip; Redis caches the script by its hash anyway, and
+                    # there is no NOSCRIPT to recover from after a restart
+                    pipe.eval(_ENQUEUE, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
+        except asyncio.CancelledError:
+            for _, fut in batch:
+                fut.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - each caller gets it (a webhook then answers 503)
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for i, ((bot, user, keys, args), fut) in enumerate(batch):
+            if fut.done():  # its caller went away
+                continue
+            woke, queued = results[2 * i], results[2 * i + 1]
+            failed = next((r for r in (woke, queued) if isinstance(r, Exception)), None)
+            if failed is not None:
+                fut.set_exception(failed)
+            else:
+                fut.set_result(bool(queued))
 
     async def wake_sender(self, bot: str, user: str) -> None:
         await self.redis.xadd(self.sends, {"b": bot, "u": user})
@@ -207,6 +237,19 @@ class RedisQueue:
         record = {"id": uuid.uuid4().hex[:12], "bot": bot, "user": user, "item": item, "error": error, "at": time.time()}
         await self._pop_head(keys=[self.key(bot, user, "out"), self.dlq],
                              args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]])
+
+
+def one_per_user(wakes: list[Wake]) -> tuple[list[Wake], list[str]]:
+    """Several wakes of one user in a batch: the first of each user, and the others' entry ids
+    (to acknowledge at once: the user is drained to the end anyway)."""
+    seen: dict[tuple[str, str], Wake] = {}
+    extra: list[str] = []
+    for wake in wakes:
+        if (wake.bot, wake.user) in seen:
+            extra.append(wake.entry_id)
+        else:
+            seen[(wake.bot, wake.user)] = wake
+    return list(seen.values()), extra
 
 
 def _s(value: bytes | str) -> str:

@@ -7,7 +7,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-# KEYS: bucket. ARGV: rate per second, burst. Takes a token now or reserves the next one free
+# KEYS: bucket. ARGV: rate per second, burst, tokens (1 if absent). Takes the tokens now or reserves the next one free
 # (the bucket goes below zero) and returns the ms to wait before using it (0 = now): each
 # sender asks once and sleeps exactly until its turn, in the order they asked, instead of every
 # waiting sender asking again and again (at 80/s with 64 senders waiting, that polling took a
@@ -20,7 +20,7 @@ local burst = tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - at) * rate / 1000) - 1
+tokens = math.min(burst, tokens + (now - at) * rate / 1000) - (tonumber(ARGV[3]) or 1)
 local wait = 0
 if tokens < 0 then wait = math.ceil(-tokens * 1000 / rate) end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
@@ -37,8 +37,9 @@ class Throughput:
         self.burst = burst if burst is not None else rate
         self._take = redis.register_script(_TAKE)
 
-    async def acquire(self, account: str) -> None:
-        """Wait until the number `account` may send one more message (its reserved turn)."""
-        wait_ms = int(await self._take(keys=[f"{self.prefix}:tp:{account}"], args=[self.rate, self.burst]))
+    async def acquire(self, account: str, n: int = 1) -> None:
+        """Wait until the number `account` may send `n` more messages (their reserved turn: the
+        last one's; the others' came earlier, so none goes out before its slot)."""
+        wait_ms = int(await self._take(keys=[f"{self.prefix}:tp:{account}"], args=[self.rate, self.burst, n]))
         if wait_ms > 0:
             await asyncio.sleep(wait_ms / 1000)

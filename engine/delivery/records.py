@@ -70,11 +70,12 @@ class RedisDeliveryRecords:
         return bool(result)
 
     async def sent(self, bot: str, user: str, provider_id: str, item: dict[str, Any]) -> None:
-        out = item.get("o", {})
-        fields = {"bot": bot, "user": user, "item": item.get("id", ""), "kind": out.get("kind", "text")}
-        if out.get("template"):
-            fields["template"] = out["template"][0]
-        await self._move(provider_id, "sent", time.time(), {}, always=fields)  # one round trip, not HSET + script
+        await self._move(provider_id, "sent", time.time(), {}, always=_who(bot, user, item))  # one round trip, not HSET + script
+
+    def sent_in(self, pipe: Any, bot: str, user: str, provider_id: str, item: dict[str, Any]) -> None:
+        """`sent`, as one more command of the caller's pipeline (the sender's batch)."""
+        args = ["sent", RANK["sent"], time.time(), "{}", KEEP_SECONDS, json.dumps(_who(bot, user, item))]
+        pipe.eval(_ADVANCE, 1, self.key(provider_id), *args)
 
     async def status(self, status: Status) -> None:
         fields: dict[str, Any] = {}
@@ -90,3 +91,11 @@ class RedisDeliveryRecords:
     async def get(self, provider_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(self.key(provider_id))
         return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+
+def _who(bot: str, user: str, item: dict[str, Any]) -> dict[str, str]:
+    out = item.get("o", {})
+    fields = {"bot": bot, "user": user, "item": str(item.get("id", "")), "kind": out.get("kind", "text")}
+    if out.get("template"):
+        fields["template"] = out["template"][0]
+    return fields

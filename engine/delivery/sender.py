@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.exceptions import NoScriptError
 
@@ -51,6 +52,11 @@ async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) ->
             pause = min(pause * 2, 5.0)
 
 
+def batching() -> bool:
+    """FLOWBOT_BATCH=0 turns the batch paths off (turn_batch.py, send_batch.py): one user at a time."""
+    return os.environ.get("FLOWBOT_BATCH", "1") != "0"
+
+
 def backoff(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
     """Exponential backoff with full jitter; never sooner than the provider asked."""
     delay = random.uniform(0, min(cap, base * 2 ** attempt))
@@ -74,15 +80,18 @@ class Sender:
     lease_ms: int = 30_000
     retry_look_every: float = 0.02  # seconds: how often, at most, to look for retries falling due
     sent_count: int = 0
+    batched: bool = field(default_factory=batching)  # a batch of wakes in a few pipelines (send_batch.py)
     _retry_looked: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._release = self.queue.redis.register_script(_RELEASE)
 
     async def run(self, stop: asyncio.Event) -> None:
+        from engine.delivery.send_batch import SendBatch
+
         await consume(self.queue, self.queue.sends, GROUP, self.consumer, concurrency=self.concurrency,
                       visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
-                      before_read=self._wake_retries)
+                      before_read=self._wake_retries, drain_many=SendBatch(self).drain_many if self.batched else None)
 
     async def _wake_retries(self) -> None:
         # before every read, but at most every `retry_look_every`: under load the loop reads
@@ -125,6 +134,30 @@ class Sender:
             if isinstance(result, Exception):
                 raise result
 
+    async def failed(self, bot: str, user: str, item: dict[str, Any], exc: SendError) -> bool:
+        """Deal with a send that failed; True when the user's next message may go now (the
+        template replaced it, or it was dead-lettered), False when the user waits (a retry)."""
+        out = outbound_from_json(item["o"])
+        if exc.code in OUTSIDE_WINDOW and out.template is not None and out.kind != "template":
+            item["o"] = outbound_to_json(type(out)(to=out.to, kind="template", template=out.template))
+            await self.queue.replace_head(bot, user, item)
+            log.info("outside the 24-hour window: sending the template instead", extra={"bot": bot})
+            return True
+        attempt = int(item.get("n", 0))
+        if exc.retryable and attempt + 1 < self.max_attempts:
+            delay = backoff(attempt, self.base_delay, self.max_delay, exc.retry_after)
+            item["n"], item["w"] = attempt + 1, time.time() + delay  # "w": not to be tried before
+            await self.queue.replace_head(bot, user, item)
+            await self.queue.retry_later(bot, user, item["w"])
+            log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
+            return False
+        await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
+        await self.records.failed(bot, user, item, str(exc), exc.code)
+        if self.queue.logging:
+            await self.queue.redis.rpush(self.queue.log, logship.encode(logship.failed_row(bot, user, item, str(exc), exc.code)))
+        log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
+        return True
+
     async def _mark_read(self, adapter: Adapter, bot: str, user: str, message_id: str, item_id: str = "") -> None:
         """Best effort: a read receipt that fails is dropped, never retried ahead of a reply."""
         mark = getattr(adapter, "mark_read", None)
@@ -151,25 +184,9 @@ class Sender:
             try:
                 result = await (adapter.send(out, **item["c"]) if item.get("c") else adapter.send(out))
             except SendError as exc:
-                if exc.code in OUTSIDE_WINDOW and out.template is not None and out.kind != "template":
-                    item["o"] = outbound_to_json(type(out)(to=out.to, kind="template", template=out.template))
-                    await self.queue.replace_head(bot, user, item)
-                    log.info("outside the 24-hour window: sending the template instead", extra={"bot": bot})
+                if await self.failed(bot, user, item, exc):
                     continue
-                attempt = int(item.get("n", 0))
-                if exc.retryable and attempt + 1 < self.max_attempts:
-                    delay = backoff(attempt, self.base_delay, self.max_delay, exc.retry_after)
-                    item["n"], item["w"] = attempt + 1, time.time() + delay  # "w": not to be tried before
-                    await self.queue.replace_head(bot, user, item)
-                    await self.queue.retry_later(bot, user, item["w"])
-                    log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
-                    return
-                await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
-                await self.records.failed(bot, user, item, str(exc), exc.code)
-                if self.queue.logging:
-                    await self.queue.redis.rpush(self.queue.log, logship.encode(logship.failed_row(bot, user, item, str(exc), exc.code)))
-                log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
-                continue
+                return
             row = logship.sent_row(bot, user, result.provider_id, item) if self.queue.logging else None
             # Graph has it now: if Redis failed here and we gave up, the message would go out
             # again, so ride out a short outage (the pop is of this very item, or nothing)

@@ -17,7 +17,8 @@ from typing import Any
 
 from engine.delivery import logship
 from engine.delivery._consumer import consume
-from engine.delivery.queue import RedisQueue, Wake
+from engine.delivery.queue import RedisQueue, Wake, one_per_user
+from engine.delivery.sender import batching
 from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
 from engine.runtime import Runtime
 from engine.runtime.session import Session
@@ -45,23 +46,21 @@ class TurnWorker:
     block_ms: int = 500
     turns_done: int = 0
 
+    batched: bool = field(default_factory=batching)  # a batch of wakes in a few pipelines (turn_batch.py)
+
     async def run(self, stop: asyncio.Event) -> None:
+        from engine.delivery.turn_batch import TurnBatch
+
         await consume(self.queue, self.queue.turns, GROUP, self.consumer, concurrency=self.concurrency,
                       visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
-                      select=self._unique)
+                      select=self._unique, drain_many=TurnBatch(self).drain_many if self.batched else None)
 
     def _unique(self, wakes: list[Wake]) -> list[Wake]:
         """Several wakes of one user in a batch: drain once, acknowledge the rest right away."""
-        seen: dict[tuple[str, str], Wake] = {}
-        extra: list[str] = []
-        for wake in wakes:
-            if (wake.bot, wake.user) in seen:
-                extra.append(wake.entry_id)
-            else:
-                seen[(wake.bot, wake.user)] = wake
+        unique, extra = one_per_user(wakes)
         if extra:
             asyncio.ensure_future(self.queue.ack(self.queue.turns, GROUP, *extra))
-        return list(seen.values())
+        return unique
 
     async def drain(self, wake: Wake) -> None:
         runtime = self.runtimes.get(wake.bot)
@@ -90,19 +89,9 @@ class TurnWorker:
             if events and event.get("k") == "in":
                 event, popped = await self._merge_burst(runtime, user, events)
             session = await runtime.session(user)
-            turn = await self._compute(runtime, session, user, event)
+            turn = await self.compute(runtime, session, user, event)
             session = turn.session
-            outbound = [self._item(o, turn) for o in turn.result.outbound]
-            if session.route:
-                for item in outbound:
-                    item["c"] = session.route
-            if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
-                # blue ticks first: the read receipt goes out ahead of the reply, in the same order
-                outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
-            rows = None
-            if self.queue.logging:
-                # replies enter the log when sent (with their provider id) or dead-lettered
-                rows = [logship.inbound_row(bot, event)] if event.get("k") == "in" else []
+            outbound, rows = self.outbox_items(runtime, turn, event)
             left, outbox = await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound,
                                                         popped, rows)
             self.turns_done += 1
@@ -119,11 +108,30 @@ class TurnWorker:
         if outbox:
             await self.queue.wake_sender(bot, user)
 
-    async def _compute(self, runtime: Runtime, session: Session | None, user: str, event: dict[str, Any]) -> Turn:
+    def outbox_items(self, runtime: Runtime, turn: Turn, event: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        """The turn's messages as outbox items, and its messaging-log rows (None: no log)."""
+        outbound = [self._item(o, turn) for o in turn.result.outbound]
+        if turn.session.route:
+            for item in outbound:
+                item["c"] = turn.session.route
+        if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
+            # blue ticks first: the read receipt goes out ahead of the reply, in the same order
+            outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
+        rows = None
+        if self.queue.logging:
+            # replies enter the log when sent (with their provider id) or dead-lettered
+            rows = [logship.inbound_row(runtime.bot.name, event)] if event.get("k") == "in" else []
+        return outbound, rows
+
+    async def compute(self, runtime: Runtime, session: Session | None, user: str, event: dict[str, Any],
+                      limited: bool | None | str = "ask") -> Turn:
+        """One event's turn, not yet committed. `limited`: the rate limiter's answer when the
+        caller already counted this message (see `limited`), or "ask" to count it here."""
         kind = event.get("k")
         if kind == "in":
             inbound = inbound_from_json(event["m"])
-            limited = await self._rate_limited(runtime, user)
+            if limited == "ask":
+                limited = await self._rate_limited(runtime, user)
             if limited is not None:
                 turn = Turn(runtime, session or runtime.new_session(), user, runtime.clock.now(), inbound.message_id)
                 if limited:
@@ -149,23 +157,35 @@ class TurnWorker:
         log.error("unknown event kind %r: skipped", kind)
         return Turn(runtime, session or runtime.new_session(), user, runtime.clock.now())
 
-    async def _rate_limited(self, runtime: Runtime, user: str) -> bool | None:
-        """None when within the limit; True for the one message that gets a notice; False after."""
+    @staticmethod
+    def rate_limit(runtime: Runtime) -> tuple[int, float]:
+        """The bot's inbound limit: (messages, per seconds); 0 messages = none."""
         spec = runtime.bot.manifest.get("rate_limit") or {}
         limit = int(spec.get("messages", 0))
         if limit <= 0:
-            return None
+            return 0, 60.0
         from engine.flow.durations import parse_duration
 
-        window = parse_duration(spec.get("per", "1m"))
+        return limit, parse_duration(spec.get("per", "1m"))
+
+    def limited(self, runtime: Runtime, count: int) -> bool | None:
+        """For the `count`th message in the window: None when within the limit; True for the one
+        message that gets a notice; False after it."""
+        limit, _ = self.rate_limit(runtime)
+        if limit <= 0 or count <= limit:
+            return None
+        return count == limit + 1
+
+    async def _rate_limited(self, runtime: Runtime, user: str) -> bool | None:
+        limit, window = self.rate_limit(runtime)
+        if limit <= 0:
+            return None
         key = self.queue.key(runtime.bot.name, user, f"rl:{int(time.time() // window)}")
         async with self.queue.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, int(window) + 1)
             count = (await pipe.execute())[0]
-        if count <= limit:
-            return None
-        return count == limit + 1
+        return self.limited(runtime, int(count))
 
     async def _merge_burst(self, runtime: Runtime, user: str, events: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """Consecutive texts sent within the bot's burst window become one message."""

@@ -62,6 +62,13 @@ class Recorder:
         return SendResult(provider_id=f"wamid.{self.count}")
 
 
+@pytest.fixture(params=["batched", "one-by-one"], autouse=True)
+def batching(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs on both paths: a batch of users in a few pipelines, and one at a time."""
+    monkeypatch.setenv("FLOWBOT_BATCH", "1" if request.param == "batched" else "0")
+    return str(request.param)
+
+
 @pytest.fixture
 async def setup(tmp_path: Path, redis_url: str, redis_prefix: str):  # type: ignore[no-untyped-def]
     import redis.asyncio as aioredis
@@ -291,3 +298,46 @@ async def test_delete_my_data_runs_as_a_job_after_the_turn_and_confirms(setup) -
     assert forgotten == [("echo", "u1")]
     session = await runtime.session("u1")
     assert session is not None and session.stack == [] and session.history == []
+
+
+async def test_a_redis_that_forgot_its_scripts_still_answers_everyone_once(setup) -> None:  # type: ignore[no-untyped-def]
+    """As after a Redis restart: every script the worker and the sender use is gone."""
+    runtime, queue, adapter, records = setup
+    users = [f"f{n}" for n in range(12)]
+    for user in users:
+        await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="hi", message_id=f"{user}-0")), f"{user}-0")
+    await queue.redis.script_flush()
+    worker = TurnWorker(queue, {"echo": runtime}, block_ms=20)
+    sender = Sender(queue, {"echo": adapter}, records, block_ms=20)
+    await run_until(lambda: len(adapter.sent) >= len(users), worker, sender)
+    await asyncio.sleep(0.2)  # nothing more comes
+    for user in users:
+        assert texts(adapter, user) == ["Say something"]
+
+
+@pytest.mark.parametrize("loaded", ["claims", "none"])
+async def test_scripts_forgotten_between_a_users_messages_do_not_stall_the_user(setup, loaded: str) -> None:  # type: ignore[no-untyped-def]
+    """Redis forgets its scripts while a user is mid-conversation: their next replies still come
+    at once (no lock left held until its lease runs out)."""
+    from engine.delivery.send_batch import _CLAIM as SEND_CLAIM
+    from engine.delivery.turn_batch import _CLAIM as TURN_CLAIM
+
+    runtime, queue, adapter, records = setup
+    stop = asyncio.Event()
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
+    try:
+        for i in range(4):
+            await queue.redis.script_flush()
+            if loaded == "claims":
+                await queue.redis.script_load(TURN_CLAIM)
+                await queue.redis.script_load(SEND_CLAIM)
+            await queue.enqueue("echo", "s1", inbound_event(Inbound(user="s1", text=f"m{i}", message_id=f"s1-{i}")), f"s1-{i}")
+            deadline = asyncio.get_running_loop().time() + 3  # well under the 30 s lease
+            while len(texts(adapter, "s1")) < (1 if i == 0 else 2 * i + 1):
+                assert asyncio.get_running_loop().time() < deadline, f"message {i} stalled: {texts(adapter, 's1')}"
+                await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert texts(adapter, "s1") == ["Say something"] + [t for i in range(1, 4) for t in (f"You said m{i}", "Say something")]

@@ -1,0 +1,215 @@
+"""Sends for a whole batch of wake-ups in three Redis round trips, however many users it holds.
+
+The per-user path (`Sender.drain`) costs about seven round trips a message: the send lock, the
+outbox head, the rate limiter, the pop, the delivery record, the next head, the release with the
+acknowledgement. Here a batch read from the stream does them together:
+
+1. one pipeline of `_CLAIM` scripts: take each user's send lock and return the outbox head;
+2. one rate-limiter call per business number for all of its messages, then the sends, side by
+   side (different users; one message per user at a time, so each user's order holds);
+3. one pipeline popping each sent message (only while it is still the head), with its log row,
+   its delivery record, and the next head;
+4. one pipeline freeing the locks and acknowledging the wakes of users with nothing left.
+
+What is not the plain case — a read receipt, a message waiting out its backoff, a failed send,
+more messages behind the first — goes on in the per-user path, which already holds the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.channels.base import SendError, SendResult
+from engine.delivery import logship
+from engine.delivery.queue import Wake, one_per_user
+from engine.delivery.sender import _persist
+from engine.messages import outbound_from_json
+
+if TYPE_CHECKING:
+    from engine.delivery.sender import Sender
+
+log = logging.getLogger("flowbot.sender")
+
+# KEYS: send lock, outbox. ARGV: token, lease ms. {0} when another sender has the user, else
+# {1, the outbox head or false}.
+_CLAIM = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+return {1, redis.call('LINDEX', KEYS[2], 0) or false}
+"""
+
+# KEYS: outbox, log. ARGV: the sent item's id, its log row ("" = none). Pops the head only while
+# it is that item; returns {1 or 0, the new head or false}.
+_POP_NEXT = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+local popped = 0
+if head then
+  local ok, item = pcall(cjson.decode, head)
+  if ok and type(item) == 'table' and item['id'] == ARGV[1] then
+    redis.call('LPOP', KEYS[1])
+    if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+    popped = 1
+  end
+end
+return {popped, redis.call('LINDEX', KEYS[1], 0) or false}
+"""
+
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+@dataclass
+class _Claim:
+    wake: Wake
+    token: str
+    lock: str
+    item: dict[str, Any] = field(default_factory=dict)
+    result: SendResult | BaseException | None = None
+
+
+class SendBatch:
+    """The batch path of one Sender (see the module docstring)."""
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self._release = sender.queue.redis.register_script(_RELEASE)
+
+    async def drain_many(self, wakes: list[Wake]) -> None:
+        sender, queue = self.sender, self.sender.queue
+        wakes, extra = one_per_user(wakes)
+        busy: list[Wake] = []
+        done: list[_Claim] = []  # nothing left to send: free the lock, acknowledge the wake
+        slow: list[_Claim] = []  # the per-user path goes on, holding the lock
+        claims: list[_Claim] = []
+        try:
+            claims = await self._claim_all(wakes, busy, done, slow)
+            await self._send(claims)
+            await self._after(claims, done, slow)
+        except Exception:  # Redis went away: the wakes stay pending and are reclaimed after the visibility timeout
+            log.exception("a batch of sends failed")
+            for c in claims + done + slow:
+                with suppress(Exception):
+                    await self._release(keys=[c.lock], args=[c.token])
+            return
+        if slow:
+            await asyncio.gather(*(self._go_on(c) for c in slow))
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            for c in done:
+                pipe.eval(_RELEASE, 1, c.lock, c.token)
+            for wake in busy:  # another sender has the user and drains it to the end; look again shortly
+                pipe.zadd(queue.retry, {f"{wake.bot}|{wake.user}": time.time() + 0.05})
+            acked = [c.wake.entry_id for c in done] + [w.entry_id for w in busy] + extra
+            if acked:
+                pipe.xack(queue.sends, "senders", *acked)
+                pipe.xdel(queue.sends, *acked)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("after a batch of sends: %s: %s", type(result).__name__, result)
+        sender.sent_count += sum(1 for c in done + slow if isinstance(c.result, SendResult))
+
+    async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[_Claim], slow: list[_Claim]) -> list[_Claim]:
+        """Lock each user and read its outbox head; returns the plain sends to make now."""
+        queue = self.sender.queue
+        claims = [_Claim(w, secrets.token_hex(8), queue.key(w.bot, w.user, "sendlock")) for w in wakes]
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            for c in claims:
+                pipe.eval(_CLAIM, 2, c.lock, queue.key(c.wake.bot, c.wake.user, "out"), c.token,
+                             self.sender.lease_ms)
+            results = await pipe.execute(raise_on_error=False)
+        plain: list[_Claim] = []
+        for c, result in zip(claims, results, strict=True):
+            if isinstance(result, Exception):
+                raise result
+            if not result[0]:
+                busy.append(c.wake)
+            elif not result[1]:
+                done.append(c)
+            else:
+                c.item = json.loads(result[1])
+                if c.wake.bot not in self.sender.adapters or "r" in c.item or float(c.item.get("w", 0)) > time.time():
+                    slow.append(c)  # a read receipt, a message still backing off, an unknown bot: the per-user path
+                else:
+                    plain.append(c)
+        return plain
+
+    async def _send(self, claims: list[_Claim]) -> None:
+        sender = self.sender
+        if sender.throughput is not None:
+            per_account: dict[str, int] = defaultdict(int)
+            for c in claims:
+                per_account[sender.accounts.get(c.wake.bot, c.wake.bot)] += 1
+            await asyncio.gather(*(sender.throughput.acquire(account, n) for account, n in per_account.items()))
+        results = await asyncio.gather(*(self._send_one(c) for c in claims), return_exceptions=True)
+        for c, result in zip(claims, results, strict=True):
+            c.result = result
+
+    async def _send_one(self, c: _Claim) -> SendResult:
+        adapter = self.sender.adapters[c.wake.bot]
+        out = outbound_from_json(c.item["o"])
+        return await (adapter.send(out, **c.item["c"]) if c.item.get("c") else adapter.send(out))
+
+    async def _after(self, claims: list[_Claim], done: list[_Claim], slow: list[_Claim]) -> None:
+        """Pop what was sent (with its record and log row); failures go to the per-user path."""
+        queue, records = self.sender.queue, self.sender.records
+        sent = [c for c in claims if isinstance(c.result, SendResult)]
+        for c in claims:
+            if isinstance(c.result, SendError):
+                slow.append(c)
+            elif not isinstance(c.result, SendResult):
+                log.error("sending failed: %s: %s", type(c.result).__name__, c.result, extra={"bot": c.wake.bot})
+                await queue.redis.eval(_RELEASE, 1, c.lock, c.token)  # the wake stays pending: tried again later
+        if not sent:
+            return
+        in_pipe = getattr(records, "sent_in", None)
+
+        async def write() -> list[Any]:
+            async with queue.redis.pipeline(transaction=False) as pipe:
+                for c in sent:
+                    assert isinstance(c.result, SendResult)
+                    row = logship.sent_row(c.wake.bot, c.wake.user, c.result.provider_id, c.item) if queue.logging else None
+                    pipe.eval(_POP_NEXT, 2, queue.key(c.wake.bot, c.wake.user, "out"), queue.log,
+                              str(c.item.get("id", "")), logship.encode(row) if row is not None else "")
+                    if in_pipe is not None:
+                        in_pipe(pipe, c.wake.bot, c.wake.user, c.result.provider_id, c.item)
+                return await pipe.execute(raise_on_error=False)
+
+        # Graph has these messages now: ride out a short Redis outage rather than send them twice
+        results = await _persist(write)
+        step = 2 if in_pipe is not None else 1
+        for i, c in enumerate(sent):
+            result = results[i * step]
+            if isinstance(result, Exception):
+                raise result
+            if in_pipe is None:
+                assert isinstance(c.result, SendResult)
+                await _persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
+            popped, head = int(result[0]), result[1]
+            if not popped:
+                log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
+                            self.sender.lease_ms, extra={"bot": c.wake.bot})
+                done.append(c)
+            elif head:
+                slow.append(c)  # more to send: go on in order, one at a time
+            else:
+                done.append(c)
+
+    async def _go_on(self, c: _Claim) -> None:
+        """The per-user path, under the lock this batch holds; then free it and acknowledge."""
+        sender = self.sender
+        try:
+            if isinstance(c.result, SendError) and not await sender.failed(c.wake.bot, c.wake.user, c.item, c.result):
+                pass  # it waits for its retry: the wake is done, the retry set wakes it again
+            else:
+                await sender._drain_locked(c.wake.bot, c.wake.user)
+        except Exception:
+            log.exception("sending failed", extra={"bot": c.wake.bot})
+            await self._release(keys=[c.lock], args=[c.token])
+            return  # the entry stays pending: retried after the visibility timeout
+        await sender._release_and_ack(c.lock, c.token, c.wake.entry_id)

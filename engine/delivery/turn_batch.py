@@ -1,0 +1,213 @@
+"""Turns for a whole batch of wake-ups in three Redis round trips, however many users it holds.
+
+The per-user path (`TurnWorker.drain`) costs about eight round trips a message: the fair lock,
+the inbox head, the session, the rate counter, the commit, the due time, the sender's wake-up,
+the lock's release and the acknowledgement. Under load a read from the stream brings many users
+at once, so this path does the same work for all of them together:
+
+1. one pipeline of `_CLAIM` scripts, one per user: take the user's lock if it is free and
+   nobody waits in its line, and return the inbox head, the session and the rate counter;
+2. the turns, computed side by side (they only wait on actions' I/O);
+3. one pipeline of `_COMMIT` scripts (session, outbox, inbox pop, log rows and — when the inbox
+   is now empty — the lock's release, all on the user's slot), with the due times and the
+   sender's wake-ups;
+4. one pipeline acknowledging the wakes of users left with an empty inbox.
+
+A user whose lock is busy, whose bot merges bursts, or who has more events waiting after the
+first turn goes to the per-user path, which waits in the fair line (or already holds the lock
+and goes on draining). The scripts are the per-user path's, so both keep the same guarantees:
+a commit applied once, a crashed batch's wakes reclaimed after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.delivery.queue import COMMIT_SCRIPT, Wake
+from engine.runtime import Runtime
+from engine.runtime.session import Session
+
+if TYPE_CHECKING:
+    from engine.delivery.turns import TurnWorker
+
+log = logging.getLogger("flowbot.worker")
+
+# KEYS: lock, lock line, inbox, session, rate counter ("" key name = no limit). ARGV: token,
+# lease ms, rate window seconds. Returns {0} when the lock is taken or someone waits for it;
+# else {1, inbox head or false, session or false, rate count (0 = not counted)}.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZCARD', KEYS[2]) > 0 then return {0} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local head = redis.call('LINDEX', KEYS[3], 0)
+local count = 0
+if head and tonumber(ARGV[3]) > 0 then
+  count = redis.call('INCR', KEYS[5])
+  if count == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
+end
+return {1, head or false, redis.call('GET', KEYS[4]) or false, count}
+"""
+
+# KEYS: lock. ARGV: token. Frees the lock if this token still holds it.
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+# The per-user commit, then: free the lock when the inbox is empty (KEYS[6] lock, ARGV[#] token,
+# passed last). Returns {inbox length, outbox length, 1 when the lock was freed}.
+_COMMIT_RELEASE = COMMIT_SCRIPT.replace(
+    "return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}",
+    """local left = redis.call('LLEN', KEYS[3])
+local freed = 0
+if left == 0 and redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]); freed = 1 end
+return {left, redis.call('LLEN', KEYS[2]), freed}""").replace("for i = 6 + n, #ARGV do", "for i = 6 + n, #ARGV - 1 do")
+
+
+@dataclass
+class _Claim:
+    wake: Wake
+    runtime: Runtime
+    token: str
+    event: dict[str, Any] | None = None
+    session: Session | None = None
+    rate_count: int = 0
+
+
+class TurnBatch:
+    """The batch path of one TurnWorker (see the module docstring)."""
+
+    def __init__(self, worker: TurnWorker) -> None:
+        self.worker = worker
+        self._release = worker.queue.redis.register_script(_RELEASE)
+
+    async def drain_many(self, wakes: list[Wake]) -> None:
+        worker, queue = self.worker, self.worker.queue
+        slow: list[Wake] = []
+        candidates: list[_Claim] = []
+        for wake in wakes:
+            runtime = worker.runtimes.get(wake.bot)
+            if runtime is None or runtime.bot.manifest.get("burst") or not _plain_lock(runtime):
+                slow.append(wake)
+            else:
+                candidates.append(_Claim(wake, runtime, secrets.token_hex(16)))
+        try:
+            claimed = await self._claim_all(candidates, slow)
+            done = await self._turns(claimed, slow)
+        except Exception:  # Redis went away mid-batch: the wakes stay pending and are reclaimed
+            log.exception("a batch of turns failed")
+            done = []
+        if done:
+            await queue.ack(queue.turns, "workers", *done)
+        if slow:
+            await asyncio.gather(*(worker.drain(wake) for wake in slow))
+
+    async def _claim_all(self, candidates: list[_Claim], slow: list[Wake]) -> list[_Claim]:
+        if not candidates:
+            return []
+        queue = self.worker.queue
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            for c in candidates:
+                bot, user = c.wake.bot, c.wake.user
+                limit, window = self.worker.rate_limit(c.runtime)
+                rl = queue.key(bot, user, f"rl:{int(time.time() // window)}") if limit else queue.key(bot, user, "rl")
+                keys = [queue.key(bot, user, "lock"), queue.key(bot, user, "lockq"), queue.key(bot, user, "in"),
+                        queue.key(bot, user, "s"), rl]
+                pipe.eval(_CLAIM, len(keys), *keys, c.token, int(c.runtime.store.lease * 1000),
+                             int(window) + 1 if limit else 0)
+            results = await pipe.execute(raise_on_error=False)
+        claimed: list[_Claim] = []
+        for c, result in zip(candidates, results, strict=True):
+            if isinstance(result, Exception):
+                raise result
+            if not result[0]:
+                slow.append(c.wake)  # busy, or someone waits in its line: wait there too
+                continue
+            c.event = json.loads(result[1]) if result[1] else None
+            c.session = Session.from_bytes(result[2]) if result[2] else None
+            c.rate_count = int(result[3])
+            claimed.append(c)
+        return claimed
+
+    async def _turns(self, claimed: list[_Claim], slow: list[Wake]) -> list[str]:
+        """Compute and commit the claimed users' turns; returns the wakes that are done."""
+        worker, queue = self.worker, self.worker.queue
+        if not claimed:
+            return []
+        with_event = [c for c in claimed if c.event is not None]
+        turns = await asyncio.gather(*(worker.compute(c.runtime, c.session, c.wake.user, c.event or {},
+                                                      limited=worker.limited(c.runtime, c.rate_count))
+                                       for c in with_event), return_exceptions=True)
+        done: list[str] = []
+        pending: list[tuple[_Claim, Any, int]] = []  # claim, turn, its commit's place in the pipeline
+        async with queue.redis.pipeline(transaction=False) as pipe:
+            releases: list[tuple[_Claim, int]] = []
+            for c in claimed:
+                if c.event is None:  # a wake with nothing behind it (a duplicate, or reclaimed after a crash)
+                    releases.append((c, len(pipe.command_stack)))
+                    pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                    done.append(c.wake.entry_id)
+            for c, turn in zip(with_event, turns, strict=True):
+                if isinstance(turn, BaseException):
+                    log.error("a turn failed: %s: %s", type(turn).__name__, turn, extra={"bot": c.wake.bot})
+                    releases.append((c, len(pipe.command_stack)))
+                    pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                    continue  # its wake stays pending: tried again after the visibility timeout
+                bot, user, runtime = c.wake.bot, c.wake.user, c.runtime
+                outbound, rows = worker.outbox_items(runtime, turn, c.event or {})
+                keys = [queue.key(bot, user, "s"), queue.key(bot, user, "out"), queue.key(bot, user, "in"),
+                        queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock")]
+                items = [_dumps(o) for o in outbound]
+                args = [uuid.uuid4().hex, runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
+                        *items, *(_dumps(r) for r in rows or []), c.token]
+                pending.append((c, turn, len(pipe.command_stack)))
+                pipe.eval(_COMMIT_RELEASE, len(keys), *keys, *args)
+                due = runtime.due_time(turn.session)
+                due_key = f"{queue.prefix}:{bot}:due"  # RedisStore's key: one sorted set per bot
+                if due is None:
+                    pipe.zrem(due_key, user)
+                else:
+                    pipe.zadd(due_key, {user: due})
+                if items:
+                    pipe.xadd(queue.sends, {"b": bot, "u": user})
+            results = await pipe.execute(raise_on_error=False)
+        for c, place in releases:
+            if isinstance(results[place], Exception):
+                raise results[place]
+        committed = 0
+        for c, turn, place in pending:
+            result = results[place]
+            if isinstance(result, Exception):
+                log.warning("commit failed (%s): the user goes the slow way", result, extra={"bot": c.wake.bot})
+                await self._release_now(c)
+                slow.append(c.wake)
+                continue
+            committed += 1
+            left, _outbox, freed = (int(v) for v in result)
+            if turn.result.forget:
+                await queue.enqueue(c.wake.bot, c.wake.user, {"k": "forget"}, f"forget:{time.time()}")
+            if left == 0 and freed:
+                done.append(c.wake.entry_id)
+            else:  # more events came meanwhile: the lock is still ours, so drain on the slow path
+                slow.append(c.wake)
+                await self._release_now(c)
+        worker.turns_done += committed
+        return done
+
+    async def _release_now(self, c: _Claim) -> None:
+        await self._release(keys=[self.worker.queue.key(c.wake.bot, c.wake.user, "lock")], args=[c.token])
+
+
+def _plain_lock(runtime: Runtime) -> bool:
+    """The batch path takes the lock with the same keys as RedisStore's fair lock."""
+    from engine.runtime.redis_store import RedisStore
+
+    return isinstance(runtime.store, RedisStore)
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
