@@ -376,6 +376,9 @@ def systems(args: argparse.Namespace, port: int, graph_url: str, redis_url: str)
         "pywa": System("pywa", None, [[PY, str(ROOT / "bench" / "pywa_bot.py"), "--port", str(port)]], base, True),
         "flowbot": System("flowbot", "memory", [serve + ["--with-worker"]], fb, True),
         "flowbot-aof": System("flowbot-aof", "aof", [serve + ["--with-worker"]], fb, True),
+        # the messaging log (every message in and out, and statuses) shipped to PostgreSQL off the
+        # reply's path: DATABASE_URL is a fresh database on --pg-url, migrated before the run
+        "flowbot-log": System("flowbot-log", "memory", [serve + ["--with-worker"]], fb, True),
         "flowbot-fsync": System("flowbot-fsync", "fsync", [serve + ["--with-worker"]], fb, True),
         "flowbot-split": System("flowbot-split", "memory",
                                 [serve + ["--no-worker"]] + [[PY, "-m", "engine.cli", "worker", bot]] * args.workers, fb, True),
@@ -454,6 +457,8 @@ class Result:
     missed: int
     unexpected: int
     redis_calls: dict[str, float] = field(default_factory=dict)
+    db_share: float = 0.0  # PostgreSQL's backends serving the system (flowbot-log), in `cpu_share` too
+    db_rows: int = 0  # messaging-log rows in PostgreSQL after the run (flowbot-log)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -498,7 +503,14 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWBOT_", "WHATSAPP_", "REDIS_URL"))}
     env.update(system.env)
     env.pop("DATABASE_URL", None)  # no PostgreSQL messaging log: Redis only (sessions, queues, delivery records)
-    env["PYTHONPATH"] = str(system.root) + (os.pathsep + str(ROOT / "bench" / "_patches") if "BENCH_REDIS_SOCKET_TIMEOUT" in env else "")
+    database = Database(args.pg_url) if name == "flowbot-log" else None
+    if database is not None:
+        env["DATABASE_URL"] = database.url
+        subprocess.run([PY, "-m", "engine.cli", "migrate"], cwd=system.root, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+    env["PYTHONPATH"] = str(system.root) + os.pathsep + str(ROOT / "bench" / "_patches")
+    if args.stack != "installed":
+        env["BENCH_STACK"] = args.stack
     procs: list[subprocess.Popen[bytes]] = []
     logs: list[Path] = []
     profilers: list[subprocess.Popen[bytes]] = []
@@ -539,20 +551,23 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
                          "--duration", str(int(args.duration)), "--rate", "200", "--full-filenames", "--format", "raw",
                          "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             before = [cpu_seconds(p.pid) for p in procs]
+            dbefore = database.cpu() if database else 0.0
             rbefore = cpu_seconds(redis.proc.pid) if redis else 0.0
             lbefore = time.process_time()
             bbefore = busy_seconds()
             await asyncio.sleep(args.duration)
             busy = busy_seconds() - bbefore
             after = [cpu_seconds(p.pid) for p in procs]
+            dcpu = (database.cpu() - dbefore) if database else 0.0
             rafter = cpu_seconds(redis.proc.pid) if redis else 0.0
             stats = {}
             if redis is not None:
                 for cmd, info in redis.client.info("commandstats").items():
                     stats[cmd.removeprefix("cmdstat_")] = int(info["calls"])
             lcpu = time.process_time() - lbefore
-            ours = sum(a - b for a, b in zip(after, before)) + (rafter - rbefore) + lcpu
+            ours = sum(a - b for a, b in zip(after, before)) + (rafter - rbefore) + lcpu + dcpu
             stats["_other"] = max(0.0, busy - ours)  # type: ignore[assignment]
+            stats["_db"] = dcpu  # type: ignore[assignment]
             return [a - b for a, b in zip(after, before)], rafter - rbefore, lcpu, stats
 
         sampler = asyncio.create_task(sample())
@@ -562,6 +577,11 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
             stats = await load.run_closed(users, args.warmup, args.duration)
         cpu, rcpu, lcpu, rstats = await sampler
         other = float(rstats.pop("_other", 0.0))
+        dcpu = float(rstats.pop("_db", 0.0))
+        db_rows = 0
+        if database is not None:
+            await asyncio.sleep(1.5)  # the shipper's last batch
+            db_rows = database.log_rows()
         pool.close()
         for p in profilers:
             p.wait(60)
@@ -569,7 +589,8 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
         return Result(
             system=name, mode=f"rate {args.rate:g}/s" if args.rate else f"{users} users",
             msgs=stats.answered / args.duration, webhook=stats.webhook, reply=stats.reply,
-            cpu_ms=1000 * (sum(cpu) + rcpu) / answered, cpu_share=(sum(cpu) + rcpu) / args.duration,
+            cpu_ms=1000 * (sum(cpu) + rcpu + dcpu) / answered, cpu_share=(sum(cpu) + rcpu + dcpu) / args.duration,
+            db_share=dcpu / args.duration, db_rows=db_rows,
             redis_share=rcpu / args.duration, load_share=lcpu / args.duration, other_share=other / args.duration,
             errors=dict(stats.errors), wrong=stats.wrong_kind, missed=stats.missed_slots, unexpected=graph.unexpected,
             redis_calls={k: v / answered for k, v in sorted(rstats.items(), key=lambda kv: -kv[1])})
@@ -583,6 +604,45 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
                 proc.kill()
         if redis is not None:
             redis.stop()
+        if database is not None:
+            database.drop()
+
+
+class Database:
+    """A fresh PostgreSQL database for one run of flowbot-log, dropped after it. Its backends'
+    CPU counts as the system's (the server itself is not pinned: it runs where the OS puts it)."""
+
+    def __init__(self, admin_url: str) -> None:
+        import psycopg
+
+        self.admin = admin_url
+        self.name = f"bench_{os.getpid()}_{int(time.time() * 1000)}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = psycopg.conninfo.make_conninfo(admin_url, dbname=self.name)
+
+    def pids(self) -> list[int]:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def log_rows(self) -> int:
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute("SELECT count(*) FROM messages").fetchone()
+        return int(row[0]) if row else 0
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 def users_for(args: argparse.Namespace, name: str) -> int:
@@ -628,6 +688,9 @@ def table(results: list[Result], title: str) -> str:
         missed = sum(r.missed for r in rs)
         if missed:
             problems += f" no-idle-user {missed}"
+        if any(r.db_rows or r.db_share for r in rs):
+            problems += (f" (PostgreSQL {100 * statistics.median(r.db_share for r in rs):.0f}% of a core, in core%;"
+                         f" log rows {min(r.db_rows for r in rs)}-{max(r.db_rows for r in rs)})")
         lo, hi = min(r.msgs for r in rs), max(r.msgs for r in rs)
         lines.append(
             f"{name:<14} {len(rs):>4} {m:>8.0f} {f'{lo:.0f}-{hi:.0f}':>13} {fmt_ms(statistics.median(web) if web else float('nan')):>11} {fmt_ms(pct(web, 0.99)):>7}"
@@ -717,6 +780,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
     parser.add_argument("--systems", default="bare,pywa,flowbot")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="a PostgreSQL server for flowbot-log (a database is created and dropped per run)")
+    parser.add_argument("--stack", choices=["installed", "std", "fast"], default="installed",
+                        help="std: every system on asyncio's loop and h11 (uvloop and httptools hidden); fast/installed: "
+                             "uvloop and httptools where installed")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")

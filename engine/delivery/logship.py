@@ -94,14 +94,21 @@ class LogShipper:
                 messages.append(LogRow.inbound(row["b"], inbound_from_json(row["m"])))
         if messages:
             await self.store.log_many(messages)
+        sends: list[tuple[str, str, str, dict[str, Any]]] = []
         for row in rows:  # in order, after the messages they refer to exist
             kind = row.get("t")
-            if kind == "sent":
-                await self.store.sent(row["b"], row["u"], row["p"], row["i"])
-            elif kind == "status":
+            if kind == "sent":  # a run of sends goes in one transaction
+                sends.append((row["b"], row["u"], row["p"], row["i"]))
+                continue
+            if sends:
+                await self.store.sent_many(sends)
+                sends = []
+            if kind == "status":
                 await self.store.status(Status(**row["s"]))
             elif kind == "failed":
                 await self.store.failed(row["b"], row["u"], row["i"], row["e"], row["c"])
+        if sends:
+            await self.store.sent_many(sends)
         await self.redis.ltrim(self.key, len(raw), -1)
         self.shipped += len(raw)
         return len(raw)

@@ -105,3 +105,19 @@ async def test_statuses_racing_the_sender_end_at_the_furthest_status(pg_store: P
         await asyncio.gather(pg_store.sent("shop", "u1", pid, item(item_id=f"i{n}")), *events)
         record = await pg_store.get(pid)
         assert record is not None and record["status"] == "read", (n, record)
+
+
+async def test_a_batch_of_sends_is_logged_once_and_catches_up_with_early_statuses(pg_store: PostgresStore) -> None:
+    """`sent_many`, the messaging-log shipper's path: the same records as `sent`, one at a time."""
+    await pg_store.status(status("read", pid="wamid.b2", at=T0 + 7))  # beat its sender
+    sends = [("shop", f"u{n}", f"wamid.b{n}", {"id": f"item-b{n}", "o": outbound_to_json(Outbound(to=f"u{n}", text=f"reply {n}"))})
+             for n in range(5)]
+    await pg_store.sent_many(sends)
+    await pg_store.sent_many(sends[1:3])  # shipped again after a crash: nothing doubles
+    for n in range(5):
+        record = await pg_store.get(f"wamid.b{n}")
+        assert record is not None and record["user"] == f"u{n}" and record["body"]["text"] == f"reply {n}"
+        assert record["status"] == ("read" if n == 2 else "sent")
+    async with pg_store.pool.connection() as conn:
+        count = await (await conn.execute("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.b%'")).fetchone()
+    assert count == (5,)
