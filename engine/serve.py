@@ -4,7 +4,8 @@
 (which turns due reminders into inbox events, so timers are processed in order with messages).
 Run as many worker processes as you like against one Redis. `flowbot serve` runs the web app;
 with `--with-worker` (the default on the embedded Redis) it runs the workers in the same
-process, which is all a laptop needs.
+process, which is all a laptop needs. With no REDIS_URL and no DATABASE_URL it also starts the
+embedded PostgreSQL (.flowbot/postgres), migrates it and stops it on exit: the embedded default.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.delivery.sender import Sender
 from engine.delivery.turns import TurnWorker
 from engine.deployment import Deployment, lock_lease_ms
+
+if TYPE_CHECKING:
+    from engine.store.embedded import EmbeddedPostgres
 
 log = logging.getLogger("flowbot.serve")
 
@@ -32,6 +37,39 @@ def redis_url() -> tuple[str, bool]:
     return embedded.start(), True
 
 
+def embedded_database() -> EmbeddedPostgres | None:
+    """The embedded default's PostgreSQL (.flowbot/postgres): started, migrated, and exported as
+    DATABASE_URL, which every part of serve reads (messaging log, consent, `db`, `storage`,
+    payments and media routes). None, with a warning that says how to get one, when it cannot
+    start (no server binaries on a bare machine, say): serve then runs without the store."""
+    from engine.store.embedded import (
+        DEFAULT_DIRECTORY,
+        HOWTO,
+        EmbeddedPostgres,
+        EmbeddedPostgresError,
+    )
+    from engine.store.migrate import migrate
+
+    server = EmbeddedPostgres(DEFAULT_DIRECTORY)
+    try:
+        url = server.start()
+    except EmbeddedPostgresError as exc:
+        how = "" if HOWTO in str(exc) else f"; to get a store: {HOWTO}"
+        log.warning("the PostgreSQL store is off (no messaging log, consent records, db, storage or payments "
+                    "actions): the embedded PostgreSQL did not start: %s%s", exc, how)
+        return None
+    try:
+        migrate(url)
+    except BaseException:
+        if server.started_here:
+            server.stop()
+        raise
+    os.environ["DATABASE_URL"] = url
+    log.info("embedded PostgreSQL in %s (%s)", server.directory,
+             "started" if server.started_here else "already running")
+    return server
+
+
 async def schedule_timers(deployment: Deployment, stop: asyncio.Event, every: float = 1.0) -> None:
     """Due reminders and expiries become `timer` events in the users' inboxes (deduplicated by
     due time, so several schedulers may run)."""
@@ -42,7 +80,7 @@ async def schedule_timers(deployment: Deployment, stop: asyncio.Event, every: fl
     while not stop.is_set():
         now = time.time()
         try:
-            for name, host in deployment.bots.items():
+            for name in deployment.bots:
                 key = f"{deployment.prefix}:{name}:due"
                 for user, due in await deployment.redis.zrangebyscore(key, "-inf", now, start=0, num=500, withscores=True):
                     user = user.decode()
@@ -51,7 +89,7 @@ async def schedule_timers(deployment: Deployment, stop: asyncio.Event, every: fl
             log.warning("timers: redis unreachable (%s); trying again", type(exc).__name__)
         try:
             await asyncio.wait_for(stop.wait(), every)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -124,18 +162,35 @@ def worker_main(bot_dirs: list[Path], prefix: str) -> None:
 
 
 def serve_main(bot_dirs: list[Path], host: str, port: int, prefix: str, with_worker: bool | None) -> None:
-    import uvicorn
-    from contextlib import asynccontextmanager
-
-    from engine.web import build_app
-
-    from engine.logmask import MaskingFilter, configure_logging
+    from engine.logmask import configure_logging
 
     configure_logging()
     url, embedded = redis_url()
-    deployment = Deployment.open(bot_dirs, url, prefix)
+    # uvicorn ends a graceful shutdown on SIGTERM by raising the signal again, which would kill the
+    # process past every `finally` and atexit hook (the embedded servers' stop): make it an exit
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    database = embedded_database() if embedded and not os.environ.get("DATABASE_URL") else None
+    try:
+        _serve(Deployment.open(bot_dirs, url, prefix), host, port, embedded if with_worker is None else with_worker)
+    finally:
+        if database is not None and database.started_here:  # one another process started is its to stop
+            database.stop()
+            log.info("embedded PostgreSQL stopped")
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _serve(deployment: Deployment, host: str, port: int, inline: bool) -> None:
+    from contextlib import asynccontextmanager
+
+    import uvicorn
+
+    from engine.logmask import MaskingFilter
+    from engine.web import build_app
+
     app = build_app(deployment)
-    inline = embedded if with_worker is None else with_worker
 
     @asynccontextmanager
     async def lifespan(_app):  # type: ignore[no-untyped-def]
