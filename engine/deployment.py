@@ -55,10 +55,10 @@ def redis_socket_options(url: str) -> dict[str, Any]:
     """No per-command socket timeout unless FLOWBOT_REDIS_SOCKET_TIMEOUT (seconds) asks for one:
     on Python 3.11 redis-py wraps every command in `asyncio.wait_for` when one is set, a Task per
     command, about a fifth of a loaded worker's CPU (docs/decisions/0002). A Redis that restarts
-    or dies resets the connection, which fails at once either way; TCP keepalive and a PING on a
-    connection idle for 30 s find a peer that vanished without a word."""
+    or dies resets the connection, which fails at once either way; TCP keepalive finds a peer that
+    vanished without a word (and FLOWBOT_REDIS_SOCKET_TIMEOUT bounds a Redis that hangs)."""
     timeout = os.environ.get("FLOWBOT_REDIS_SOCKET_TIMEOUT", "")
-    options: dict[str, Any] = {"socket_timeout": float(timeout) if timeout else None, "health_check_interval": 30}
+    options: dict[str, Any] = {"socket_timeout": float(timeout) if timeout else None}
     if not url.startswith("unix:"):
         options["socket_keepalive"] = True
     return options

@@ -139,6 +139,8 @@ class TurnBatch:
         if not claimed:
             return []
         with_event = [c for c in claimed if c.event is not None]
+        # due times before the turns: a user with none before and none after needs no ZREM
+        was_due = [c.runtime.due_time(c.session) if c.session is not None else None for c in with_event]
         turns = await asyncio.gather(*(worker.compute(c.runtime, c.session, c.wake.user, c.event or {},
                                                       limited=worker.limited(c.runtime, c.rate_count))
                                        for c in with_event), return_exceptions=True)
@@ -151,7 +153,7 @@ class TurnBatch:
                     releases.append((c, len(pipe.command_stack)))
                     pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
                     done.append(c.wake.entry_id)
-            for c, turn in zip(with_event, turns, strict=True):
+            for c, turn, before in zip(with_event, turns, was_due, strict=True):
                 if isinstance(turn, BaseException):
                     log.error("a turn failed: %s: %s", type(turn).__name__, turn, extra={"bot": c.wake.bot})
                     releases.append((c, len(pipe.command_stack)))
@@ -169,7 +171,8 @@ class TurnBatch:
                 due = runtime.due_time(turn.session)
                 due_key = f"{queue.prefix}:{bot}:due"  # RedisStore's key: one sorted set per bot
                 if due is None:
-                    pipe.zrem(due_key, user)
+                    if before is not None:
+                        pipe.zrem(due_key, user)
                 else:
                     pipe.zadd(due_key, {user: due})
                 if items:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,51 @@ async def test_scripts_forgotten_between_a_users_messages_do_not_stall_the_user(
         stop.set()
         await asyncio.gather(*tasks)
     assert texts(adapter, "s1") == ["Say something"] + [t for i in range(1, 4) for t in (f"You said m{i}", "Say something")]
+
+
+WAITING = textwrap.dedent("""\
+    flow: main
+    start: ask
+    steps:
+      ask:
+        ask: What is your name?
+        into: name
+        validate: {type: text}
+        wait:
+          remind:
+            - {after: 1s, say: Still there?}
+          expire: {after: 1h, say: Bye, next: done}
+        next: done
+      done:
+        say: "Thanks {{ slots.name }}"
+        end: true
+""")
+
+
+async def test_a_reminder_falls_due_fires_once_and_an_answer_clears_the_due_time(tmp_path: Path, setup) -> None:  # type: ignore[no-untyped-def]
+    """The due-time set the timer scheduler reads: set by the turn that starts waiting, cleared by
+    the turn that ends the wait (both paths skip the write when there is nothing to change)."""
+    runtime, queue, adapter, records = setup
+    bot = tmp_path / "flows" / "waiter"
+    bot.mkdir(parents=True)
+    (bot / "bot.yaml").write_text("bot: waiter\nstart: main\nlanguages: [en]\n")
+    (bot / "main.yaml").write_text(WAITING)
+    (tmp_path / "locales" / "waiter").mkdir(parents=True)
+    (tmp_path / "locales" / "waiter" / "en.yaml").write_text("{}\n")
+    waiter = Runtime(load_bot(bot), runtime.store)
+    due_key = f"{queue.prefix}:waiter:due"
+    loops = [TurnWorker(queue, {"waiter": waiter}, block_ms=20), Sender(queue, {"waiter": adapter}, records, block_ms=20)]
+    await queue.enqueue("waiter", "w1", inbound_event(Inbound(user="w1", text="hi", message_id="w1-0")), "w1-0")
+    await run_until(lambda: len(adapter.sent) >= 1, *loops)
+    due = await queue.redis.zscore(due_key, "w1")
+    assert due is not None and 0.5 < due - time.time() <= 1.5
+    # the scheduler's job (engine/serve.py): enqueue a timer event once it is due
+    await asyncio.sleep(max(0.0, due - time.time()) + 0.05)
+    await queue.enqueue("waiter", "w1", {"k": "timer"}, f"timer:{due}")
+    await queue.enqueue("waiter", "w1", {"k": "timer"}, f"timer:{due}")  # a second scheduler: deduplicated
+    await run_until(lambda: len(adapter.sent) >= 2, *loops)
+    assert texts(adapter, "w1") == ["What is your name?", "Still there?"]
+    await queue.enqueue("waiter", "w1", inbound_event(Inbound(user="w1", text="Amina", message_id="w1-1")), "w1-1")
+    await run_until(lambda: len(adapter.sent) >= 3, *loops)
+    assert texts(adapter, "w1")[-1] == "Thanks Amina"
+    assert await queue.redis.zscore(due_key, "w1") is None
