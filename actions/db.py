@@ -47,7 +47,14 @@ from typing import Any, LiteralString, cast
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from engine.runtime.actions import Action, ActionContext, ActionError, ActionResult
+from engine.runtime.actions import (
+    Action,
+    ActionContext,
+    ActionError,
+    ActionResult,
+    CallCheck,
+    CallProblem,
+)
 
 QUERY_FILE = "queries.sql"
 QUERY_FOLDER = "queries"
@@ -409,6 +416,74 @@ async def execute(ctx: ActionContext, name: str, params: Mapping[str, Any] | Non
     return ActionResult(outcome="ok", data={"count": count})
 
 
+# ─── lint: the calls in flows ───────────────────────────────────────────────────────────────
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def _lint(statement: bool) -> CallCheck:
+    """`Action.check` of db.query (statement False) or db.execute: the name is declared in the
+    bot's query files, of the right kind, and `params` gives exactly its parameters."""
+
+    def check(args: Mapping[str, Any], root: Path) -> list[CallProblem]:
+        name = args.get("name")
+        if not isinstance(name, str) or _templated(name):
+            return []
+        try:
+            queries = load_queries(root)
+        except QueryFileError as exc:
+            return [CallProblem(p.message, "db.query_file", file=p.file, line=p.line) for p in exc.problems]
+        except ActionError as exc:  # no query files at all
+            return [CallProblem(str(exc), "db.unknown_query", ("name",))]
+        try:
+            found = queries.get(name)
+        except ActionError as exc:
+            return [CallProblem(str(exc), "db.unknown_query", ("name",))]
+        declared = found.name + ("!" if found.statement else "")
+        if found.statement != statement:
+            other = "db.execute" if found.statement else "db.query"
+            what = "changes data (its name ends in `!`)" if found.statement else "reads data (no `!` in its name)"
+            return [CallProblem(f"query {declared!r} {what}: call it with {other}"
+                                + ("" if found.statement else f", or if it changes data name it {found.name}! in "
+                                   f"{found.file}"), "db.query_kind", ("name",))]
+        if name.endswith("!") and not found.statement:
+            return [CallProblem(f"query {found.name!r} is declared without `!` (it reads data): write "
+                                f"`name: {found.name}`", "db.query_kind", ("name",))]
+        return _lint_params(args.get("params"), found)
+
+    return check
+
+
+def _lint_params(params: Any, query: Query) -> list[CallProblem]:
+    if _templated(params) or not isinstance(params, (Mapping, type(None))):
+        return []  # a template is only known at run time; another type is the args schema's to report
+    given = params or {}
+    wanted = [p for p in query.params if p not in AUTO_PARAMS]
+    listed = ", ".join(wanted) or "none"
+    problems = []
+    for key in given:
+        if key in AUTO_PARAMS:
+            problems.append(CallProblem(f"`{key}` is filled from the conversation: do not pass it in params",
+                                        "db.params", ("params", key), key=True))
+        elif key not in query.params:
+            problems.append(CallProblem(f"query {query.name!r} has no parameter {key!r}"
+                                        + _close(str(key), wanted) + f" (its parameters: {listed})",
+                                        "db.params", ("params", key), key=True))
+    missing = [p for p in wanted if p not in given]
+    if missing:
+        problems.append(CallProblem(f"query {query.name!r} needs the parameter{'s' if len(missing) > 1 else ''} "
+                                    f"{', '.join(map(repr, missing))} (its parameters: {listed})", "db.params",
+                                    ("params",) if params is not None else ("name",), key=params is not None))
+    return problems
+
+
+def _close(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _args(what: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -429,6 +504,7 @@ ACTIONS = [
         args=_args("query"),
         result={"rows": {"type": "array"}, "row": {"type": ["object", "null"]}, "count": {"type": "integer"}},
         outcomes=("ok", "empty"),
+        check=_lint(statement=False),
         description="Run one of the bot's named SELECT queries: rows, first row, count (empty: no rows)",
     ),
     Action(
@@ -437,6 +513,7 @@ ACTIONS = [
         args=_args("statement (its name ends in `!`)"),
         result={"count": {"type": "integer"}},
         outcomes=("ok",),
+        check=_lint(statement=True),
         description="Run one of the bot's named statements that change data (name ending in `!`): the row count",
     ),
 ]

@@ -17,6 +17,9 @@ offline/ (the fallbacks), text (words, stems, trigrams).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from actions.ai.answer import answer
 from actions.ai.classify import classify
 from actions.ai.extract import extract
@@ -25,6 +28,17 @@ from actions.ai.schemas import BUILTIN
 from engine.runtime.actions import Action
 
 _TEXT = {"type": "string", "description": "The user's message, usually {{ inbound.text }} or a slot."}
+
+
+def _intent_names(args: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """ai.classify's outcomes beyond `unknown`: the intents' names (None when a template gives them)."""
+    intents = args.get("intents")
+    if not isinstance(intents, list):
+        return None
+    names = [i.get("name") for i in intents if isinstance(i, dict)]
+    if len(names) != len(intents) or not all(isinstance(n, str) and "{" not in n for n in names):
+        return None
+    return tuple(names)
 
 ACTIONS = [
     Action(
@@ -77,6 +91,7 @@ ACTIONS = [
         },
         result={"intent": {"type": "string"}, "confidence": {"type": "number"}},
         outcomes=("unknown",),  # and each intent's name
+        outcomes_of=_intent_names,
         description="Classify a message into one of the flow's intents, with a confidence.",
     ),
     Action(

@@ -15,6 +15,7 @@ import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.validators._base import ValidatorSpec
@@ -49,9 +50,29 @@ class ActionContext:
 ActionFn = Callable[..., Awaitable[Any]]
 
 
+@dataclass(frozen=True, slots=True)
+class CallProblem:
+    """What an action's own lint check (`Action.check`) finds wrong with one call: at `path`
+    under the step's `with` (its key when `key`), or at `file:line` when the fault is in a file
+    the action reads (a bot's queries.sql, say; `file` relative like lint's other files)."""
+
+    message: str
+    code: str
+    path: tuple[Any, ...] = ()
+    key: bool = False
+    file: str = ""
+    line: int = 0
+
+
+# (the call's `with` as written, the bot's folder) -> what is wrong with it; templated values
+# are only known at run time and must be let through
+CallCheck = Callable[[Mapping[str, Any], Path], list[CallProblem]]
+
+
 @dataclass(frozen=True)
 class Action:
-    """An action as a plugin declares it. `args`/`result` are JSON Schemas lint checks calls with."""
+    """An action as a plugin declares it. `args`/`result` are JSON Schemas lint checks calls with;
+    `check`, when given, checks what a schema cannot (a name the bot must declare elsewhere)."""
 
     name: str
     fn: ActionFn
@@ -59,6 +80,10 @@ class Action:
     result: Mapping[str, Any] = field(default_factory=dict)
     outcomes: tuple[str, ...] = ("ok",)
     description: str = ""
+    check: CallCheck | None = None
+    # outcomes that depend on the call (ai.classify answers each intent's name): given the call's
+    # `with`, the outcomes beyond `outcomes`, or None when only the run knows (a templated list)
+    outcomes_of: Callable[[Mapping[str, Any]], tuple[str, ...] | None] | None = None
 
 
 class ActionError(Exception):
@@ -125,10 +150,10 @@ async def call(action: Action, ctx: ActionContext, args: Mapping[str, Any], time
             return as_result(value)
         except ActionError:
             raise
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             failure: Exception = ActionError(f"timed out after {timeout:g}s")
             failure.__cause__ = exc
-        except Exception as exc:  # a plugin's bug must not reach the user
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not reach the user
             failure = ActionError(f"{type(exc).__name__}: {exc}")
             failure.__cause__ = exc
         attempt += 1

@@ -41,7 +41,8 @@ CODES = {
     "whatsapp.button_title", "whatsapp.row_title", "whatsapp.row_description", "whatsapp.button_description",
     "whatsapp.list_button", "whatsapp.interactive_body", "whatsapp.text_body", "whatsapp.choice_id",
     "flow.duplicate_choice", "window.template", "window.unknown_template", "window.after_expiry",
-    "bot.fallback", "bot.duplicate_word",
+    "bot.fallback", "bot.duplicate_word", "action.outcome_unknown",
+    "db.unknown_query", "db.query_kind", "db.params", "db.query_file",
 }
 
 LINE = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<col>\d+) (?P<code>[A-Za-z_]+\.[A-Za-z_]+)(?P<warning> warning)?$")

@@ -1,4 +1,6 @@
-"""Actions a flow calls: they must be loaded, and called with the arguments they declare.
+"""Actions a flow calls: they must be loaded, called with the arguments they declare (and what
+the action's own `check` asks, such as a query the bot declares), and branch only on outcomes
+they answer.
 
 Argument values that are templates (`"{{ slots.qty }}"`) are only known at run time, so they
 count as any type; missing and unknown arguments are still caught.
@@ -11,6 +13,7 @@ from typing import Any
 from jsonschema import Draft7Validator, SchemaError, ValidationError
 
 from engine.flow.checks._context import Context, JsonPath, listing, suggest
+from engine.flow.problems import Problem
 from engine.runtime.actions import Action
 
 
@@ -26,8 +29,12 @@ def check(ctx: Context) -> None:
                 if ctx.plugins_complete:
                     ctx.at(file, base + ("action",), _unknown(ctx, step.action), "action.unknown")
                 continue
+            data = ctx.step_data(flow, name)
             if action.args:
-                _check_args(ctx, file, base, ctx.step_data(flow, name), action)
+                _check_args(ctx, file, base, data, action)
+            if action.check is not None:
+                _check_call(ctx, file, base, data, action)
+            _check_outcomes(ctx, file, base, data, action)
 
 
 def _unknown(ctx: Context, name: str) -> str:
@@ -66,6 +73,34 @@ def _check_args(ctx: Context, file: str, base: JsonPath, data: dict[str, Any], a
             continue
         ctx.at(file, base + ("with",) + path, f"the argument {'.'.join(map(str, path)) or 'with'} of "
                f"{action.name}: {_explain(error)}", "action.args")
+
+
+def _check_call(ctx: Context, file: str, base: JsonPath, data: dict[str, Any], action: Action) -> None:
+    """What the action's own check finds (the db plugin: query names and their parameters)."""
+    assert action.check is not None
+    args = data.get("with") if isinstance(data.get("with"), dict) else {}
+    for found in action.check(args, ctx.bot.root):
+        if found.file:
+            ctx.problems.append(Problem(found.file, found.line, 1, "$", found.message, found.code))
+        else:
+            where = base + ("with",) + found.path if "with" in data else base + ("action",)
+            ctx.at(file, where, f"{action.name}: {found.message}", found.code, key=found.key and "with" in data)
+
+
+def _check_outcomes(ctx: Context, file: str, base: JsonPath, data: dict[str, Any], action: Action) -> None:
+    """A branch under `on` for an outcome the action never answers is never taken."""
+    branches = data.get("on") if isinstance(data.get("on"), dict) else {}
+    outcomes = action.outcomes
+    if action.outcomes_of is not None:
+        more = action.outcomes_of(data.get("with") if isinstance(data.get("with"), dict) else {})
+        if more is None:
+            return
+        outcomes += more
+    for outcome in branches:
+        if outcome not in outcomes:
+            ctx.at(file, base + ("on", outcome), f"{action.name} never answers {outcome!r}, so this branch is "
+                   f"never taken" + suggest(str(outcome), outcomes)
+                   + f" (its outcomes: {listing(outcomes)})", "action.outcome_unknown", key=True)
 
 
 def _explain(error: ValidationError) -> str:

@@ -1,0 +1,2 @@
+-- name: find_product
+SELECT sku, name FROM products WHERE sku = :sku;
