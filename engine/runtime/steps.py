@@ -85,17 +85,7 @@ async def _action(turn: Turn, step: Step) -> bool:
         args = render_args(turn, step.args)
         result = await _run_action(turn, step, args)
     except (act.ActionError, Exception) as exc:  # noqa: BLE001 - every failure follows on_error
-        log.warning("action %s failed at %s.%s: %s", step.action, frame.flow, step.name, exc,
-                    extra={"flow": frame.flow, "step": step.name, "action": step.action})
-        turn.event(f"{step.action} failed: {exc}")
-        if step.on_error is not None:
-            if step.on_error.say is not None:
-                turn.say(step.on_error.say)
-            turn.follow(step, "error")
-            return True
-        turn.say("flowbot.error.generic")
-        turn.session.stack.clear()
-        return False
+        return _failed(turn, step, frame.flow, str(exc), f"{step.action} failed: {exc}")
     turn.session.result = {"o": result.outcome, "d": dict(result.data)}
     turn.event(f"{step.action} → {result.outcome}")
     if step.into:
@@ -103,12 +93,27 @@ async def _action(turn: Turn, step: Step) -> bool:
     if turn.follow(step, f"on:{result.outcome}") or turn.follow(step, "next"):
         return True
     if step.on:  # an outcome the flow does not handle is an error, not a silent end
-        turn.event(f"{step.action}: outcome {result.outcome!r} has no branch")
-        if step.on_error is not None:
-            turn.follow(step, "error")
-            return True
+        problem = f"outcome {result.outcome!r} has no branch"
+        return _failed(turn, step, frame.flow, problem, f"{step.action}: {problem}")
     turn._move(Target(step=END))
     return bool(turn.session.stack)
+
+
+def _failed(turn: Turn, step: Step, flow: str, problem: str, event: str) -> bool:
+    """An action failed (raised, timed out, answered something of the wrong shape): log it with
+    the flow, step and action (the user's number is not in the line), then `on_error`, or a
+    polite generic error and a fresh start."""
+    log.warning("action %s failed at %s.%s: %s", step.action, flow, step.name, problem,
+                extra={"flow": flow, "step": step.name, "action": step.action})
+    turn.event(event)
+    if step.on_error is not None:
+        if step.on_error.say is not None:
+            turn.say(step.on_error.say)
+        turn.follow(step, "error")
+        return True
+    turn.say("flowbot.error.generic")
+    turn.session.stack.clear()
+    return False
 
 
 async def _run_action(turn: Turn, step: Step, args: dict[str, Any]) -> act.ActionResult:

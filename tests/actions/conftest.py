@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes.openai import OpenAIFake
@@ -59,3 +60,17 @@ def ai_context():  # type: ignore[no-untyped-def]
                              services={"clock": FakeClock(), **(services or {})})
 
     return make
+
+
+@pytest.fixture
+async def pg_pool(postgres_db: str) -> AsyncIterator[Any]:
+    """An autocommit psycopg pool on a fresh database of this test's own (the db plugin's
+    `services["db"]`); each test module creates its tables on it."""
+    from psycopg_pool import AsyncConnectionPool
+
+    pool = AsyncConnectionPool(postgres_db, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
+    await pool.open(wait=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()

@@ -5,7 +5,6 @@ authors' helpers (engine.testing.plugins) and a tiny bot's conversation."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -111,15 +110,10 @@ def write_bot(root: Path, queries: str = QUERIES) -> Path:
 
 
 @pytest.fixture
-async def pool(postgres_db: str) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(postgres_db, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-    await pool.open(wait=True)
-    async with pool.connection() as conn:
+async def pool(pg_pool: AsyncConnectionPool) -> AsyncConnectionPool:
+    async with pg_pool.connection() as conn:
         await conn.execute(SCHEMA)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+    return pg_pool
 
 
 @pytest.fixture
