@@ -12,13 +12,13 @@ so a crash anywhere leaves rows in Redis to ship again; the store skips what it 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from engine import wire
 from engine.channels.base import Status
 from engine.messages import inbound_from_json
 
@@ -31,7 +31,7 @@ def log_key(prefix: str) -> str:
 
 
 def encode(row: dict[str, Any]) -> str:
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False)
+    return wire.dumps(row)
 
 
 def inbound_row(bot: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class LogShipper:
         raw = await self.redis.lrange(self.key, 0, self.batch - 1)
         if not raw:
             return 0
-        rows = [json.loads(r) for r in raw]
+        rows = [wire.loads(r) for r in raw]
         messages: list[LogRow] = []
         for row in rows:
             kind = row.get("t")

@@ -35,6 +35,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from engine import wire
+
 DEDUP_SECONDS = 7 * 86400  # Meta retries webhooks for up to 7 days
 
 # KEYS: seen, inbox. ARGV: event id ("" = no dedup), now, retention, payload.
@@ -126,7 +128,7 @@ class RedisQueue:
         wake-up goes first: if the process dies between the two writes, a worker finds an empty
         inbox (harmless) and the provider, which got no 200, delivers again.
         """
-        payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        payload = wire.dumps(event)
         job = (bot, user, [self.key(bot, user, "seen"), self.key(bot, user, "in")],
                [event_id, time.time(), DEDUP_SECONDS, payload])
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -193,10 +195,10 @@ class RedisQueue:
 
     async def head(self, bot: str, user: str, what: str = "in") -> dict[str, Any] | None:
         raw = await self.redis.lindex(self.key(bot, user, what), 0)
-        return json.loads(raw) if raw is not None else None
+        return wire.loads(raw) if raw is not None else None
 
     async def all(self, bot: str, user: str, what: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in await self.redis.lrange(self.key(bot, user, what), 0, -1)]
+        return [wire.loads(raw) for raw in await self.redis.lrange(self.key(bot, user, what), 0, -1)]
 
     async def commit_turn(self, bot: str, user: str, session: bytes, ttl: float, outbound: list[dict[str, Any]], popped: int = 1,
                           log_rows: list[dict[str, Any]] | None = None) -> tuple[int, int]:
@@ -206,20 +208,20 @@ class RedisQueue:
         once, however often the client sends it (see the module docstring)."""
         keys = [self.key(bot, user, "s"), self.key(bot, user, "out"), self.key(bot, user, "in"),
                 self.key(bot, user, "c"), self.log]
-        items = [json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in outbound]
-        rows = [json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in log_rows or []]
+        items = [wire.dumps(o) for o in outbound]
+        rows = [wire.dumps(r) for r in log_rows or []]
         left, out = await self._commit(keys=keys, args=[uuid.uuid4().hex, session, int(ttl * 1000), popped, len(items),
                                                         *items, *rows])
         return int(left), int(out)
 
     # ----- outbox
     async def replace_head(self, bot: str, user: str, item: dict[str, Any]) -> None:
-        await self.redis.lset(self.key(bot, user, "out"), 0, json.dumps(item, separators=(",", ":"), ensure_ascii=False))
+        await self.redis.lset(self.key(bot, user, "out"), 0, wire.dumps(item))
 
     async def pop_sent(self, bot: str, user: str, log_row: dict[str, Any] | None = None, item_id: str = "") -> bool:
         """Take the sent message off the outbox, with its messaging-log row: only while the head
         is still item `item_id`, when given; False when it no longer was."""
-        row = json.dumps(log_row, separators=(",", ":"), ensure_ascii=False) if log_row is not None else ""
+        row = wire.dumps(log_row) if log_row is not None else ""
         return bool(await self._pop_head(keys=[self.key(bot, user, "out"), self.log], args=[item_id, row, ""]))
 
     async def retry_later(self, bot: str, user: str, at: float) -> None:

@@ -18,7 +18,6 @@ more messages behind the first — goes on in the per-user path, which already h
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -27,6 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
 from engine.delivery.queue import Wake, one_per_user
@@ -45,8 +45,9 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} 
 return {1, redis.call('LINDEX', KEYS[2], 0) or false}
 """
 
-# KEYS: outbox, log. ARGV: the sent item's id, its log row ("" = none). Pops the head only while
-# it is that item; returns {1 or 0, the new head or false}.
+# KEYS: outbox, log, send lock. ARGV: the sent item's id, its log row ("" = none), the lock's
+# token. Pops the head only while it is that item; frees the lock when nothing is left to send.
+# Returns {1 or 0, the new head or false, 1 when the lock was freed}.
 _POP_NEXT = """
 local head = redis.call('LINDEX', KEYS[1], 0)
 local popped = 0
@@ -58,7 +59,13 @@ if head then
     popped = 1
   end
 end
-return {popped, redis.call('LINDEX', KEYS[1], 0) or false}
+local after = redis.call('LINDEX', KEYS[1], 0)
+local freed = 0
+if popped == 1 and not after and redis.call('GET', KEYS[3]) == ARGV[3] then
+  redis.call('DEL', KEYS[3])
+  freed = 1
+end
+return {popped, after or false, freed}
 """
 
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -71,6 +78,7 @@ class _Claim:
     lock: str
     item: dict[str, Any] = field(default_factory=dict)
     result: SendResult | BaseException | None = None
+    freed: bool = False  # the lock was freed with the last pop
 
 
 class SendBatch:
@@ -101,7 +109,8 @@ class SendBatch:
             await asyncio.gather(*(self._go_on(c) for c in slow))
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in done:
-                pipe.eval(_RELEASE, 1, c.lock, c.token)
+                if not c.freed:
+                    pipe.eval(_RELEASE, 1, c.lock, c.token)
             for wake in busy:  # another sender has the user and drains it to the end; look again shortly
                 pipe.zadd(queue.retry, {f"{wake.bot}|{wake.user}": time.time() + 0.05})
             acked = [c.wake.entry_id for c in done] + [w.entry_id for w in busy] + extra
@@ -132,7 +141,7 @@ class SendBatch:
             elif not result[1]:
                 done.append(c)
             else:
-                c.item = json.loads(result[1])
+                c.item = wire.loads(result[1])
                 if c.wake.bot not in self.sender.adapters or "r" in c.item or float(c.item.get("w", 0)) > time.time():
                     slow.append(c)  # a read receipt, a message still backing off, an unknown bot: the per-user path
                 else:
@@ -174,8 +183,8 @@ class SendBatch:
                 for c in sent:
                     assert isinstance(c.result, SendResult)
                     row = logship.sent_row(c.wake.bot, c.wake.user, c.result.provider_id, c.item) if queue.logging else None
-                    pipe.eval(_POP_NEXT, 2, queue.key(c.wake.bot, c.wake.user, "out"), queue.log,
-                              str(c.item.get("id", "")), logship.encode(row) if row is not None else "")
+                    pipe.eval(_POP_NEXT, 3, queue.key(c.wake.bot, c.wake.user, "out"), queue.log, c.lock,
+                              str(c.item.get("id", "")), logship.encode(row) if row is not None else "", c.token)
                     if in_pipe is not None:
                         in_pipe(pipe, c.wake.bot, c.wake.user, c.result.provider_id, c.item)
                 return await pipe.execute(raise_on_error=False)
@@ -190,7 +199,7 @@ class SendBatch:
             if in_pipe is None:
                 assert isinstance(c.result, SendResult)
                 await _persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
-            popped, head = int(result[0]), result[1]
+            popped, head, c.freed = int(result[0]), result[1], bool(result[2])
             if not popped:
                 log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
                             self.sender.lease_ms, extra={"bot": c.wake.bot})

@@ -22,7 +22,6 @@ a commit applied once, a crashed batch's wakes reclaimed after the visibility ti
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -31,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine import wire
 from engine.delivery.queue import COMMIT_SCRIPT, Wake
 from engine.runtime import Runtime
 from engine.runtime.session import Session
@@ -127,7 +127,7 @@ class TurnBatch:
             if not result[0]:
                 slow.append(c.wake)  # busy, or someone waits in its line: wait there too
                 continue
-            c.event = json.loads(result[1]) if result[1] else None
+            c.event = wire.loads(result[1]) if result[1] else None
             c.session = Session.from_bytes(result[2]) if result[2] else None
             c.rate_count = int(result[3])
             claimed.append(c)
@@ -213,4 +213,4 @@ def _plain_lock(runtime: Runtime) -> bool:
 
 
 def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return wire.dumps(value)

@@ -15,9 +15,10 @@ x: the last action result; c: where replies go (e.g. a Chatwoot conversation).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine import wire
 
 
 @dataclass
@@ -84,11 +85,11 @@ class Session:
             out["x"] = self.result
         if self.route is not None:
             out["c"] = self.route
-        return json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return wire.dumps(out)
 
     @staticmethod
     def from_bytes(raw: bytes) -> Session:
-        data = json.loads(raw)
+        data = wire.loads(raw)
         return Session(
             lang=data["l"], stack=[Frame.from_json(f) for f in data.get("k", [])],
             globals=dict(data.get("g") or {}), tries=int(data.get("t", 0)), pending=data.get("p"),
