@@ -72,7 +72,7 @@ class LogShipper:
                     continue
                 await self.redis.pexpire(self.lease, self.lease_ms)
                 moved = await self.ship_once()
-                if moved == 0:
+                if moved < self.batch:  # caught up: let rows gather, so batches are large and few
                     await _sleep(stop, idle)
             except Exception:  # Postgres or Redis away: keep the rows, try again shortly
                 log.exception("shipping the messaging log failed; retrying")

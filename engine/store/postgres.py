@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from engine import wire
 from engine.channels.base import Status
 from engine.delivery.records import RANK
 from engine.messages import Inbound, Outbound, inbound_to_json, outbound_to_json
@@ -51,6 +52,21 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_clean(v) for v in value)
     return value
+
+
+def _recordset(batch: list[dict[str, Any]]) -> Jsonb:
+    """Rows as `LogRow.params` makes them, as one jsonb array for `_RECORD`."""
+    rows = []
+    for p in batch:
+        row = dict(p)
+        row["body"] = p["body"].obj if isinstance(p["body"], Jsonb) else p["body"]
+        row["at"] = p["at"].isoformat() if isinstance(p["at"], datetime) else p["at"]
+        rows.append(row)
+    return Jsonb(rows, dumps=_jsonb_text)
+
+
+def _jsonb_text(value: Any) -> str:
+    return wire.dumps(value).decode("utf-8")
 
 
 def _when(at: float | datetime | None) -> datetime | None:
@@ -140,6 +156,38 @@ _BY_UNSENT_ITEM: LiteralString = _SELECT_MESSAGE + " WHERE item_id = %s AND prov
 
 _LOCK_PROVIDER_ID = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
+# The batch forms (the messaging-log shipper: hundreds of rows a second): one statement per
+# batch, the rows as one jsonb array, instead of a statement per row.
+_RECORD: LiteralString = """jsonb_to_recordset(%s) AS r(
+    bot text, "user" text, direction text, channel text, account text, provider_id text, item_id text, kind text,
+    body jsonb, template_name text, template_language text, status text, rank int, error_code int,
+    error_message text, at timestamptz)"""
+_INSERT_BATCH: LiteralString = """
+INSERT INTO messages (bot, user_id, direction, channel, account, provider_message_id, item_id, kind, body,
+                      template_name, template_language, status, status_rank, status_at, error_code,
+                      error_message, created_at)
+SELECT r.bot, r."user", r.direction, r.channel, r.account, r.provider_id, r.item_id, r.kind, r.body,
+       r.template_name, r.template_language, r.status, r.rank,
+       CASE WHEN r.status IS NULL THEN NULL ELSE coalesce(r.at, now()) END,
+       r.error_code, r.error_message, coalesce(r.at, now())
+  FROM """ + _RECORD + """
+ON CONFLICT DO NOTHING
+"""
+_LOCK_PROVIDER_IDS = """
+SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS sorted
+"""
+_CATCH_UP_BATCH: LiteralString = """
+UPDATE messages AS m
+   SET status = s.status, status_rank = s.rank, status_at = s.at,
+       error_code = coalesce(s.error_code, m.error_code), error_message = coalesce(s.error_message, m.error_message)
+  FROM (SELECT DISTINCT ON (ms.provider_message_id, ms.channel)
+               ms.provider_message_id, ms.channel, ms.status, ms.rank, ms.at, ms.error_code, ms.error_message
+          FROM message_statuses AS ms
+          JOIN """ + _RECORD + """ ON ms.provider_message_id = r.provider_id AND ms.channel = r.channel
+         ORDER BY ms.provider_message_id, ms.channel, ms.rank DESC, ms.at) AS s
+ WHERE m.provider_message_id = s.provider_message_id AND m.channel = s.channel AND s.rank > m.status_rank
+"""
+
 _CATCH_UP = """
 UPDATE messages AS m
    SET status = s.status, status_rank = s.rank, status_at = s.at,
@@ -202,12 +250,12 @@ class PostgresStore:
         return int(found[0]) if found else None
 
     async def log_many(self, rows: Iterable[LogRow]) -> int:
-        """Log a batch in one transaction (pipelined); returns how many were new (duplicates are skipped)."""
+        """Log a batch in one statement; returns how many were new (duplicates are skipped)."""
         batch = [row.params() for row in rows]
         if not batch:
             return 0
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(_INSERT_MESSAGE, batch)
+        async with self.pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(_INSERT_BATCH, (_recordset(batch),))
             return max(cur.rowcount, 0)
 
     async def history(self, bot: str, user: str, *, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
@@ -245,11 +293,11 @@ class PostgresStore:
         if not batch:
             return
         keys = sorted({f"{p['channel']}:{p['provider_id']}" for p in batch})  # one order: no deadlock between shippers
+        rows = _recordset(batch)
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(_LOCK_PROVIDER_ID, [(k,) for k in keys])
-            await cur.executemany(_INSERT_MESSAGE, batch)
-            await cur.executemany(_CATCH_UP, [(p["provider_id"], p["channel"], p["provider_id"], p["channel"])
-                                              for p in batch])
+            await cur.execute(_LOCK_PROVIDER_IDS, (keys,))
+            await cur.execute(_INSERT_BATCH, (rows,))
+            await cur.execute(_CATCH_UP_BATCH, (rows,))
 
     async def status(self, status: Status) -> None:
         rank = RANK.get(status.status, 0)
