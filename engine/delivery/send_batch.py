@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import defaultdict
 from contextlib import suppress
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
-from engine.delivery.queue import Wake, one_per_user
+from engine.delivery.queue import Wake, new_id, one_per_user
 from engine.delivery.sender import _persist
 from engine.messages import outbound_from_json
 
@@ -126,7 +125,7 @@ class SendBatch:
     async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[_Claim], slow: list[_Claim]) -> list[_Claim]:
         """Lock each user and read its outbox head; returns the plain sends to make now."""
         queue = self.sender.queue
-        claims = [_Claim(w, secrets.token_hex(8), queue.key(w.bot, w.user, "sendlock")) for w in wakes]
+        claims = [_Claim(w, new_id(), queue.key(w.bot, w.user, "sendlock")) for w in wakes]
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in claims:
                 pipe.eval(_CLAIM, 2, c.lock, queue.key(c.wake.bot, c.wake.user, "out"), c.token,

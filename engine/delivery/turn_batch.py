@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import wire
-from engine.delivery.queue import COMMIT_SCRIPT, Wake
+from engine.delivery.queue import COMMIT_SCRIPT, Wake, new_id
 from engine.runtime import Runtime
 from engine.runtime.session import Session
 
@@ -94,7 +92,7 @@ class TurnBatch:
             if runtime is None or runtime.bot.manifest.get("burst") or not _plain_lock(runtime):
                 slow.append(wake)
             else:
-                candidates.append(_Claim(wake, runtime, secrets.token_hex(16)))
+                candidates.append(_Claim(wake, runtime, new_id()))
         try:
             claimed = await self._claim_all(candidates, slow)
             done = await self._turns(claimed, slow)
@@ -164,7 +162,7 @@ class TurnBatch:
                 keys = [queue.key(bot, user, "s"), queue.key(bot, user, "out"), queue.key(bot, user, "in"),
                         queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock")]
                 items = [_dumps(o) for o in outbound]
-                args = [uuid.uuid4().hex, runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
+                args = [new_id(), runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
                         *items, *(_dumps(r) for r in rows or []), c.token]
                 pending.append((c, turn, len(pipe.command_stack)))
                 pipe.eval(_COMMIT_RELEASE, len(keys), *keys, *args)

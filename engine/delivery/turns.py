@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.delivery import logship
 from engine.delivery._consumer import consume
-from engine.delivery.queue import RedisQueue, Wake, one_per_user
+from engine.delivery.queue import RedisQueue, Wake, new_id, one_per_user
 from engine.delivery.sender import batching
 from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
 from engine.runtime import Runtime
@@ -116,7 +116,7 @@ class TurnWorker:
                 item["c"] = turn.session.route
         if event.get("k") == "in" and (runtime.bot.manifest.get("channels") or {}).get("mark_read"):
             # blue ticks first: the read receipt goes out ahead of the reply, in the same order
-            outbound.insert(0, {"id": uuid.uuid4().hex[:16], "r": event["m"].get("message_id", ""), "n": 0})
+            outbound.insert(0, {"id": new_id(), "r": event["m"].get("message_id", ""), "n": 0})
         rows = None
         if self.queue.logging:
             # replies enter the log when sent (with their provider id) or dead-lettered
@@ -209,7 +209,7 @@ class TurnWorker:
 
     @staticmethod
     def _item(out: Outbound, turn: Turn) -> dict[str, Any]:
-        return {"id": uuid.uuid4().hex[:16], "o": outbound_to_json(out), "n": 0, "t": time.time()}
+        return {"id": new_id(), "o": outbound_to_json(out), "n": 0, "t": time.time()}
 
 
 def inbound_event(inbound: Inbound) -> dict[str, Any]:
