@@ -107,7 +107,8 @@ class Deployment:
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)
         store = RedisStore(client, prefix=prefix, lease=lock_lease_ms() / 1000)
-        services = {"redis": client, "queue": deployment.queue}  # what actions may use (ActionContext.services)
+        # what actions may use (ActionContext.services and its typed accessors)
+        services: dict[str, Any] = {"redis": client, "redis_prefix": prefix, "queue": deployment.queue}
         for bot_dir in bot_dirs:
             loaded = load_bot(bot_dir)
             channels = interpolate(loaded.bot.manifest.get("channels") or {})

@@ -113,6 +113,11 @@ async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops(deployment)]  # type: ignore[attr-defined]
     tasks.append(asyncio.create_task(schedule_timers(deployment, stop)))
     store = media = None
+    import aiohttp
+
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))  # ActionContext.http: one pool for all plugins
+    for host in deployment.bots.values():
+        host.runtime.services["http"] = http
     if os.environ.get("DATABASE_URL"):
         from actions.storage.service import MediaStorage
         from engine.delivery.logship import LogShipper
@@ -134,6 +139,7 @@ async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:
     try:
         await asyncio.gather(*tasks)
     finally:
+        await http.close()
         if media is not None:
             await media.close()
         if store is not None:

@@ -46,6 +46,39 @@ class ActionContext:
     log: logging.Logger = log
     bot_root: str = ""  # the bot's folder (flows/<bot>/), for plugins that read files kept next to the bot
 
+    # The clients the host injects, by name (None where this host has none: `flowbot chat`, a
+    # transcript played without them). `flowbot serve` and `flowbot worker` inject all of them
+    # that their configuration allows.
+    @property
+    def db(self) -> Any:
+        """The PostgreSQL store (a PostgresStore, or a psycopg AsyncConnectionPool in tests):
+        `async with ctx.db.pool.connection()` / `ctx.db.connection()`. Needs DATABASE_URL."""
+        return self.services.get("db")
+
+    @property
+    def redis(self) -> Any:
+        """The deployment's redis.asyncio client; prefix your keys with `redis_prefix`."""
+        return self.services.get("redis")
+
+    @property
+    def redis_prefix(self) -> str:
+        return str(self.services.get("redis_prefix") or "fb")
+
+    @property
+    def http(self) -> Any:
+        """A shared aiohttp.ClientSession (30 s total timeout unless a request says otherwise)."""
+        return self.services.get("http")
+
+    @property
+    def storage(self) -> Any:
+        """The media store of the storage plugin (actions/storage): save, url, delete."""
+        return self.services.get("storage")
+
+    @property
+    def ai(self) -> Any:
+        """An injected openai.AsyncOpenAI client, if any (the ai plugin builds one from OPENAI_API_KEY otherwise)."""
+        return self.services.get("openai")
+
 
 ActionFn = Callable[..., Awaitable[Any]]
 
