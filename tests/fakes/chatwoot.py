@@ -28,6 +28,11 @@ from typing import Any
 
 from aiohttp import web
 
+try:
+    from fakes._loopback import LoopbackFake
+except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
+
 MESSAGES_PATH = "/api/v1/accounts/{account_id}/conversations/{conversation_id}/messages"
 DEFAULT_ERRORS = {401: "Invalid Access Token", 404: "Resource could not be found",
                   429: "Too many requests", 500: "Internal server error", 503: "Service unavailable"}
@@ -48,19 +53,17 @@ def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> di
     return {"X-Chatwoot-Timestamp": ts, "X-Chatwoot-Signature": f"sha256={digest}"}
 
 
-class ChatwootFake:
+class ChatwootFake(LoopbackFake):
     def __init__(self, token: str = "token", host: str = "127.0.0.1", port: int = 0,
                  conversations: set[str] | None = None) -> None:
         self.token = token
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.conversations = conversations
-        self.url = ""
         self.messages: list[Received] = []
         self.requests: list[tuple[str, str]] = []
         self._ids = itertools.count(1001)
         self._canned: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._delay = 0.0
-        self._runner: web.AppRunner | None = None
 
     def fail_next(self, n: int = 1, status: int = 500, body: dict[str, Any] | None = None, *,
                   retry_after: float | None = None) -> None:
@@ -71,26 +74,8 @@ class ChatwootFake:
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
-    async def start(self) -> ChatwootFake:
-        app = web.Application()
-        app.router.add_post(MESSAGES_PATH, self._create)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> ChatwootFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post(MESSAGES_PATH, self._create)
 
     async def _create(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))

@@ -42,6 +42,11 @@ from typing import Any
 
 from aiohttp import web
 
+try:
+    from fakes._loopback import LoopbackFake
+except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY = web.RequestKey("body", dict)
 MOBILE_MONEY_KINDS = ("mpesa", "ghana", "uganda", "rwanda", "zambia", "tanzania", "franco")
@@ -77,16 +82,15 @@ class Received:
     authorization: str
 
 
-class FlutterwaveFake:
+class FlutterwaveFake(LoopbackFake):
     def __init__(self, secret_key: str = "FLWSECK_TEST-5b3c0f1d9a7e4c2b8d6f0a1e3c5b7d9f-X", host: str = "127.0.0.1",
                  port: int = 0) -> None:
-        self.secret_key, self.host, self.port = secret_key, host, port
-        self.url = ""
+        super().__init__(host, port)
+        self.secret_key = secret_key
         self.requests: list[Received] = []
         self.transactions: dict[int, dict[str, Any]] = {}  # Flutterwave id -> the verify answer's data
         self._failures: list[tuple[str | None, int]] = []
         self._ids = itertools.count(285959875)
-        self._runner: web.AppRunner | None = None
 
     # ── what the test sets ────────────────────────────────────────────────────────────────
     def set_transaction(self, tx_ref: str, *, status: str = "successful", amount: Any = None,
@@ -141,29 +145,14 @@ class FlutterwaveFake:
         return sum(1 for r in self.requests if r.path.startswith(path) and (method is None or r.method == method))
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────────────
-    async def start(self) -> FlutterwaveFake:
-        app = web.Application(middlewares=[self._front])
-        app.router.add_post("/v3/payments", self._payments)
-        app.router.add_post("/v3/charges", self._charges)
-        app.router.add_get("/v3/transactions/verify_by_reference", self._verify_by_reference)
-        app.router.add_get("/v3/transactions/{id}/verify", self._verify)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}"
-        return self
+    def app(self) -> web.Application:
+        return web.Application(middlewares=[self._front])
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FlutterwaveFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v3/payments", self._payments)
+        router.add_post("/v3/charges", self._charges)
+        router.add_get("/v3/transactions/verify_by_reference", self._verify_by_reference)
+        router.add_get("/v3/transactions/{id}/verify", self._verify)
 
     # ── request handling ──────────────────────────────────────────────────────────────────
     @web.middleware

@@ -27,9 +27,11 @@ from typing import Any
 from aiohttp import web
 
 try:
+    from fakes._loopback import LoopbackFake
     from fakes.graph_rules import check_message, graph_error, missing, unknown_object
     from fakes.graph_templates import TemplateRoutes
 except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
     from graph_rules import check_message, graph_error, missing, unknown_object  # type: ignore[no-redef]
     from graph_templates import TemplateRoutes  # type: ignore[no-redef]
 
@@ -53,14 +55,13 @@ class StoredMedia:
     phone_number_id: str
 
 
-class GraphFake:
+class GraphFake(LoopbackFake):
     """`messages` holds accepted sends, `reads` accepted mark-as-read calls, `requests` every
     request as (method, path, Authorization header); `media` maps media ids to uploads;
     `templates` holds message templates by id (tests/fakes/graph_templates.py)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host, self.port = host, port
-        self.url = ""
+        super().__init__(host, port)
         self.messages: list[Received] = []
         self.reads: list[Received] = []
         self.requests: list[tuple[str, str, str]] = []
@@ -70,7 +71,6 @@ class GraphFake:
         self._delay = 0.0
         self._valid_token: str | None = None
         self._outside_window: set[str] = set()
-        self._runner: web.AppRunner | None = None
 
     # ── failure controls ──────────────────────────────────────────────────────────────────
     def fail_next(self, n: int = 1, status: int = 500, body: dict[str, Any] | None = None) -> None:
@@ -98,31 +98,16 @@ class GraphFake:
         self._outside_window.add(wa_id)
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────────────
-    async def start(self) -> GraphFake:
-        app = web.Application(middlewares=[self._faults], client_max_size=100 * 1024 * 1024)
-        app.router.add_get("/_fake/media/{media_id}", self._download)
-        app.router.add_post("/{version}/{phone_number_id}/messages", self._send)
-        app.router.add_post("/{version}/{phone_number_id}/media", self._upload)
-        app.router.add_get("/{version}/{media_id}", self._media_info)
-        app.router.add_delete("/{version}/{media_id}", self._media_delete)
-        TemplateRoutes(self.templates).add_to(app.router)  # /{waba_id}/message_templates, POST /{template_id}
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}"
-        return self
+    def app(self) -> web.Application:
+        return web.Application(middlewares=[self._faults], client_max_size=100 * 1024 * 1024)
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> GraphFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/_fake/media/{media_id}", self._download)
+        router.add_post("/{version}/{phone_number_id}/messages", self._send)
+        router.add_post("/{version}/{phone_number_id}/media", self._upload)
+        router.add_get("/{version}/{media_id}", self._media_info)
+        router.add_delete("/{version}/{media_id}", self._media_delete)
+        TemplateRoutes(self.templates).add_to(router)  # /{waba_id}/message_templates, POST /{template_id}
 
     # ── request handling ──────────────────────────────────────────────────────────────────
     @web.middleware

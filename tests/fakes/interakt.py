@@ -22,6 +22,11 @@ from typing import Any
 
 from aiohttp import web
 
+try:
+    from fakes._loopback import LoopbackFake
+except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -29,16 +34,14 @@ class Received:
     body: dict[str, Any]
 
 
-class InteraktFake:
+class InteraktFake(LoopbackFake):
     def __init__(self, api_key: str = "a2V5Og==", host: str = "127.0.0.1", port: int = 0) -> None:
         self.api_key = api_key
-        self.host, self.port = host, port
-        self.url = ""
+        super().__init__(host, port)
         self.messages: list[Received] = []
         self.requests: list[tuple[str, str]] = []
         self._canned: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._delay = 0.0
-        self._runner: web.AppRunner | None = None
 
     def fail_next(self, n: int = 1, status: int = 500, body: dict[str, Any] | None = None, *,
                   retry_after: float | None = None) -> None:
@@ -49,26 +52,8 @@ class InteraktFake:
     def delay(self, seconds: float) -> None:
         self._delay = seconds
 
-    async def start(self) -> InteraktFake:
-        app = web.Application()
-        app.router.add_post("/v1/public/message/", self._create)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> InteraktFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/public/message/", self._create)
 
     async def _create(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))

@@ -42,6 +42,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+try:
+    from fakes._loopback import LoopbackFake
+except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
 from jsonschema import Draft202012Validator
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,11 +89,13 @@ class Received:
     body: Any
 
 
-class OpenAIFake:
+class OpenAIFake(LoopbackFake):
+    url_path = "/v1"  # the base URL the openai client takes
+
     def __init__(self, api_key: str = "sk-fake-test", host: str = "127.0.0.1", port: int = 0,
                  dimensions: int = 256) -> None:
-        self.api_key, self.host, self.port, self.dimensions = api_key, host, port, dimensions
-        self.url = ""
+        super().__init__(host, port)
+        self.api_key, self.dimensions = api_key, dimensions
         self.requests: list[Received] = []
         self.flagged_words: dict[str, str] = {}
         self._replies: deque[Content] = deque()
@@ -96,7 +103,6 @@ class OpenAIFake:
         self._failures: list[tuple[str | None, int, dict[str, Any], dict[str, str]]] = []
         self._delay = 0.0
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
 
     # ── what the test registers ───────────────────────────────────────────────────────────
     def reply(self, content: Content) -> None:
@@ -135,28 +141,13 @@ class OpenAIFake:
         return sum(1 for r in self.requests if r.path == suffix)
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────────────
-    async def start(self) -> OpenAIFake:
-        app = web.Application(middlewares=[self._front])
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_post("/v1/moderations", self._moderations)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}/v1"
-        return self
+    def app(self) -> web.Application:
+        return web.Application(middlewares=[self._front])
 
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> OpenAIFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/chat/completions", self._chat)
+        router.add_post("/v1/embeddings", self._embeddings)
+        router.add_post("/v1/moderations", self._moderations)
 
     # ── request handling ──────────────────────────────────────────────────────────────────
     @web.middleware

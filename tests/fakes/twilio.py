@@ -25,6 +25,11 @@ from typing import Any
 
 from aiohttp import web
 
+try:
+    from fakes._loopback import LoopbackFake
+except ImportError:  # run as a script
+    from _loopback import LoopbackFake  # type: ignore[no-redef]
+
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 DEFAULT_ERRORS = {400: (21211, "The 'To' number is not a valid phone number."), 401: (20003, "Authenticate"),
                   429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error"),
@@ -49,18 +54,16 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
             "status": status}
 
 
-class TwilioFake:
+class TwilioFake(LoopbackFake):
     def __init__(self, account_sid: str = "AC00000000000000000000000000000000", auth_token: str = "token",
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.account_sid, self.auth_token = account_sid, auth_token
-        self.host, self.port = host, port
-        self.url = ""
+        super().__init__(host, port)
         self.messages: list[Received] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._canned: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._delay = 0.0
         self._unsubscribed: set[str] = set()
-        self._runner: web.AppRunner | None = None
 
     # ── failure controls ──────────────────────────────────────────────────────────────────
     def fail_next(self, n: int = 1, status: int = 500, code: int | None = None, *,
@@ -79,26 +82,8 @@ class TwilioFake:
         self._unsubscribed.add(number)
 
     # ── lifecycle ─────────────────────────────────────────────────────────────────────────
-    async def start(self) -> TwilioFake:
-        app = web.Application()
-        app.router.add_post(MESSAGES_PATH, self._create)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-        self.url = f"http://{self.host}:{self.port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> TwilioFake:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post(MESSAGES_PATH, self._create)
 
     # ── request handling ──────────────────────────────────────────────────────────────────
     async def _create(self, request: web.Request) -> web.Response:

@@ -3,13 +3,11 @@ migrations, a real Redis for the queue, and the web app served by uvicorn on loo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import _servers
 import pytest
-import uvicorn
 from fakes.flutterwave import FlutterwaveFake
 from payments_support import BOT, MAIN, PAID, SECRET_HASH, Served
 
@@ -47,22 +45,10 @@ async def served(shop: Path, pg_store: PostgresStore, redis_url: str, redis_pref
     deployment.store = pg_store
     for host in deployment.bots.values():
         host.runtime.services["db"] = pg_store
-    config = uvicorn.Config(build_app(deployment), host="127.0.0.1", port=0, lifespan="off", log_config=None,
-                            access_log=False)
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # the test runner owns signals
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Served(f"http://127.0.0.1:{port}", deployment, pg_store)
+        async with _servers.serving(build_app(deployment)) as url:
+            yield Served(url, deployment, pg_store)
     finally:
-        server.should_exit = True
-        await task
         if deployment.store is pg_store:
             deployment.store = None  # pg_store closes itself; one the app opened closes with the deployment
         await deployment.close()
