@@ -5,14 +5,13 @@ speaking S3's HTTP API), and the real web app served by uvicorn on loopback."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import _servers
 import pytest
 from fakes.graph import GraphFake
+from storage_support import BOT, BOT_YAML, SECRET, Served, s3_backend
 
 from actions.storage.backends import Backend, LocalBackend
 from actions.storage.service import MediaStorage
@@ -22,18 +21,6 @@ from engine.clock import FakeClock
 from engine.deployment import Deployment
 from engine.store.postgres import PostgresStore
 from engine.web import build_app
-
-SECRET = "test-media-secret-0123456789abcdef"
-BOT, USER, OTHER = "test", "15550000001", "15550000002"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(200))
-
-BOT_YAML = """\
-bot: test
-start: main
-languages: [en]
-actions: [storage]
-"""
 
 
 @pytest.fixture
@@ -48,11 +35,6 @@ async def graph_client(graph: GraphFake) -> AsyncIterator[GraphClient]:
         yield client
 
 
-async def upload(client: GraphClient, data: bytes, mime: str, filename: str = "photo") -> str:
-    """A file as the user's phone would put it on Graph: the media id an inbound message carries."""
-    return await client.upload_media(data, mime, filename)
-
-
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
@@ -64,22 +46,6 @@ def moto_s3() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-
-async def s3_backend(endpoint: str, **options: object) -> Backend:
-    from actions.storage.s3 import S3Backend
-
-    backend = S3Backend(f"media-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint, region="us-east-1",
-                        access_key="testing", secret_key="testing", **options)  # type: ignore[arg-type]
-    s3 = await backend._s3()
-    await s3.create_bucket(Bucket=backend.bucket)
-    return backend
-
-
-async def bucket_keys(backend: Backend) -> list[str]:
-    s3 = await backend._s3()  # type: ignore[attr-defined]
-    listed = await s3.list_objects_v2(Bucket=backend.bucket)  # type: ignore[attr-defined]
-    return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
 @pytest.fixture
@@ -102,16 +68,6 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path, pg_store: Post
         yield service
     finally:
         await service.close()
-
-
-async def stored_bytes(storage: MediaStorage, key: str) -> bytes | None:
-    return await storage.backend.get(key)
-
-
-@dataclass
-class Served:
-    url: str
-    storage: MediaStorage
 
 
 @pytest.fixture

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import BOT, JPEG, PNG, USER, Served, bucket_keys, s3_backend, upload
+from storage_support import (
+    BOT,
+    JPEG,
+    PNG,
+    USER,
+    Served,
+    bucket_keys,
+    s3_backend,
+    upload,
+)
 
 from actions.storage import records
 from actions.storage.backends import BadKey, LocalBackend, object_key

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import BOT, JPEG, OTHER, PNG, SECRET, USER, Served, upload
 from fakes.graph import GraphFake
+from storage_support import BOT, JPEG, OTHER, PNG, SECRET, USER, Served, upload
 
 from actions.storage import records
 from actions.storage.service import MediaStorage

@@ -9,8 +9,8 @@ from pathlib import Path
 import _servers
 import aiohttp
 import pytest
-from conftest import BOT, PNG, SECRET, USER
 from fakes.graph import GraphFake
+from storage_support import BOT, PNG, SECRET, USER
 
 from actions.storage import records
 from actions.storage.backends import LocalBackend
