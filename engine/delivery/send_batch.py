@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from engine.delivery.sender import Sender
 
 log = logging.getLogger("flowbot.sender")
+QUICK = 0.25  # seconds: sends Graph answered by then are settled together; a slower one on its own
 
 # KEYS: send lock, outbox. ARGV: token, lease ms. {0} when another sender has the user, else
 # {1, the outbox head or false}.
@@ -92,20 +93,31 @@ class SendBatch:
         wakes, extra = one_per_user(wakes)
         busy: list[Wake] = []
         done: list[_Claim] = []  # nothing left to send: free the lock, acknowledge the wake
-        slow: list[_Claim] = []  # the per-user path goes on, holding the lock
+        slow: list[_Claim] = []  # the per-user path from the start, holding the lock
         claims: list[_Claim] = []
+        on_their_own: asyncio.Future[Any] | None = None
         try:
             claims = await self._claim_all(wakes, busy, done, slow)
-            await self._send(claims)
-            await self._after(claims, done, slow)
+            # read receipts, messages backing off: the per-user path, alongside the plain sends
+            on_their_own = asyncio.gather(*(self._go_on(c) for c in slow), return_exceptions=True)
+            sends = await self._start_sends(claims)
+            # what Graph answers at once is settled together; a send still waiting after QUICK
+            # (a slow or timing-out request) is settled on its own when it ends, so it does not
+            # hold back the other users' next messages
+            finished, late = await asyncio.wait(sends, timeout=QUICK) if sends else (set(), set())
+            for t in finished:
+                sends[t].result = t.exception() or t.result()
+            await self._settle([sends[t] for t in finished], done)
+            await asyncio.gather(*(self._settle_late(sends[t], t, done) for t in late))
         except Exception:  # Redis went away: the wakes stay pending and are reclaimed after the visibility timeout
             log.exception("a batch of sends failed")
-            for c in claims + done + slow:
+            for c in claims + done:
                 with suppress(Exception):
                     await self._release(keys=[c.lock], args=[c.token])
             return
-        if slow:
-            await asyncio.gather(*(self._go_on(c) for c in slow))
+        finally:
+            if on_their_own is not None:
+                await on_their_own
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in done:
                 if not c.freed:
@@ -120,7 +132,19 @@ class SendBatch:
         for result in results:
             if isinstance(result, Exception):
                 log.warning("after a batch of sends: %s: %s", type(result).__name__, result)
-        sender.sent_count += sum(1 for c in done + slow if isinstance(c.result, SendResult))
+        sender.sent_count += sum(1 for c in claims if isinstance(c.result, SendResult))
+
+    async def _settle(self, claims: list[_Claim], done: list[_Claim]) -> None:
+        """Pop and record what was sent; users with more to send, or whose send failed, go on
+        in the per-user path (which frees the lock and acknowledges on its own)."""
+        more: list[_Claim] = []
+        await self._after(claims, done, more)
+        await asyncio.gather(*(self._go_on(c) for c in more))
+
+    async def _settle_late(self, c: _Claim, task: asyncio.Future[SendResult], done: list[_Claim]) -> None:
+        await asyncio.wait([task])
+        c.result = task.exception() or task.result()
+        await self._settle([c], done)
 
     async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[_Claim], slow: list[_Claim]) -> list[_Claim]:
         """Lock each user and read its outbox head; returns the plain sends to make now."""
@@ -147,16 +171,16 @@ class SendBatch:
                     plain.append(c)
         return plain
 
-    async def _send(self, claims: list[_Claim]) -> None:
+    async def _start_sends(self, claims: list[_Claim]) -> dict[asyncio.Future[SendResult], _Claim]:
+        """Wait for the numbers' send rate (one call per number for the batch), then start the
+        sends; each claim's `result` is set when it is settled."""
         sender = self.sender
         if sender.throughput is not None:
             per_account: dict[str, int] = defaultdict(int)
             for c in claims:
                 per_account[sender.accounts.get(c.wake.bot, c.wake.bot)] += 1
             await asyncio.gather(*(sender.throughput.acquire(account, n) for account, n in per_account.items()))
-        results = await asyncio.gather(*(self._send_one(c) for c in claims), return_exceptions=True)
-        for c, result in zip(claims, results, strict=True):
-            c.result = result
+        return {asyncio.ensure_future(self._send_one(c)): c for c in claims}
 
     async def _send_one(self, c: _Claim) -> SendResult:
         adapter = self.sender.adapters[c.wake.bot]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from engine.delivery.turns import TurnWorker
 
 log = logging.getLogger("flowbot.worker")
+QUICK = 0.05  # seconds: turns done by then commit together; a slower one (an action's I/O) on its own
 
 # KEYS: lock, lock line, inbox, session, rate counter ("" key name = no limit). ARGV: token,
 # lease ms, rate window seconds. Returns {0} when the lock is taken or someone waits for it;
@@ -74,6 +75,7 @@ class _Claim:
     event: dict[str, Any] | None = None
     session: Session | None = None
     rate_count: int = 0
+    was_due: float | None = None  # the user's due time before the turn
 
 
 class TurnBatch:
@@ -132,26 +134,44 @@ class TurnBatch:
         return claimed
 
     async def _turns(self, claimed: list[_Claim], slow: list[Wake]) -> list[str]:
-        """Compute and commit the claimed users' turns; returns the wakes that are done."""
-        worker, queue = self.worker, self.worker.queue
+        """Compute and commit the claimed users' turns; returns the wakes that are done.
+
+        Turns that finish at once (most: no action waits on the network) are committed together;
+        one still waiting after QUICK (an action calling out) commits on its own when it ends,
+        so a slow action never holds back the other users' replies."""
+        worker = self.worker
         if not claimed:
             return []
         with_event = [c for c in claimed if c.event is not None]
-        # due times before the turns: a user with none before and none after needs no ZREM
-        was_due = [c.runtime.due_time(c.session) if c.session is not None else None for c in with_event]
-        turns = await asyncio.gather(*(worker.compute(c.runtime, c.session, c.wake.user, c.event or {},
-                                                      limited=worker.limited(c.runtime, c.rate_count))
-                                       for c in with_event), return_exceptions=True)
+        for c in with_event:  # a user with no due time before nor after the turn needs no ZREM
+            c.was_due = c.runtime.due_time(c.session) if c.session is not None else None
+        tasks = {asyncio.ensure_future(worker.compute(c.runtime, c.session, c.wake.user, c.event or {},
+                                                      limited=worker.limited(c.runtime, c.rate_count))): c
+                 for c in with_event}
+        finished, late = await asyncio.wait(tasks, timeout=QUICK) if tasks else (set(), set())
+        done = await self._commit([(tasks[t], _outcome(t)) for t in finished],
+                                  [c for c in claimed if c.event is None], slow)
+        for later in await asyncio.gather(*(self._commit_late(tasks[t], t, slow) for t in late)):
+            done += later
+        return done
+
+    async def _commit_late(self, c: _Claim, task: asyncio.Future[Any], slow: list[Wake]) -> list[str]:
+        await asyncio.wait([task])
+        return await self._commit([(c, _outcome(task))], [], slow)
+
+    async def _commit(self, turns: list[tuple[_Claim, Any]], empty: list[_Claim], slow: list[Wake]) -> list[str]:
+        """One pipeline: commit these users' turns (or free the locks of those with nothing to do
+        or whose turn failed); returns the wakes that are done."""
+        worker, queue = self.worker, self.worker.queue
         done: list[str] = []
         pending: list[tuple[_Claim, Any, int]] = []  # claim, turn, its commit's place in the pipeline
         async with queue.redis.pipeline(transaction=False) as pipe:
             releases: list[tuple[_Claim, int]] = []
-            for c in claimed:
-                if c.event is None:  # a wake with nothing behind it (a duplicate, or reclaimed after a crash)
-                    releases.append((c, len(pipe.command_stack)))
-                    pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
-                    done.append(c.wake.entry_id)
-            for c, turn, before in zip(with_event, turns, was_due, strict=True):
+            for c in empty:  # a wake with nothing behind it (a duplicate, or reclaimed after a crash)
+                releases.append((c, len(pipe.command_stack)))
+                pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                done.append(c.wake.entry_id)
+            for c, turn in turns:
                 if isinstance(turn, BaseException):
                     log.error("a turn failed: %s: %s", type(turn).__name__, turn, extra={"bot": c.wake.bot})
                     releases.append((c, len(pipe.command_stack)))
@@ -169,12 +189,14 @@ class TurnBatch:
                 due = runtime.due_time(turn.session)
                 due_key = f"{queue.prefix}:{bot}:due"  # RedisStore's key: one sorted set per bot
                 if due is None:
-                    if before is not None:
+                    if c.was_due is not None:
                         pipe.zrem(due_key, user)
                 else:
                     pipe.zadd(due_key, {user: due})
                 if items:
                     pipe.xadd(queue.sends, {"b": bot, "u": user})
+            if not pipe.command_stack:
+                return done
             results = await pipe.execute(raise_on_error=False)
         for c, place in releases:
             if isinstance(results[place], Exception):
@@ -201,6 +223,11 @@ class TurnBatch:
 
     async def _release_now(self, c: _Claim) -> None:
         await self._release(keys=[self.worker.queue.key(c.wake.bot, c.wake.user, "lock")], args=[c.token])
+
+
+def _outcome(task: asyncio.Future[Any]) -> Any:
+    """A finished turn's Turn, or the exception it raised."""
+    return task.exception() or task.result()
 
 
 def _plain_lock(runtime: Runtime) -> bool:

@@ -390,3 +390,88 @@ async def test_a_reminder_falls_due_fires_once_and_an_answer_clears_the_due_time
     await run_until(lambda: len(adapter.sent) >= 3, *loops)
     assert texts(adapter, "w1")[-1] == "Thanks Amina"
     assert await queue.redis.zscore(due_key, "w1") is None
+
+
+async def test_a_slow_action_does_not_hold_back_other_users_replies(setup) -> None:  # type: ignore[no-untyped-def]
+    """One user's turn waits on an action (an outside API); the others in the same batch get
+    their replies meanwhile, and the slow one gets its reply once the action answers."""
+    runtime, queue, adapter, records = setup
+    gate = asyncio.Event()
+
+    async def work(ctx):  # type: ignore[no-untyped-def]
+        if ctx.user == "slow":
+            await gate.wait()
+        return {}
+
+    bot_dir = runtime.bot.root
+    (bot_dir / "main.yaml").write_text(MAIN.replace("  echo:\n    say:", "  echo:\n    action: echo.work\n    next: reply\n  reply:\n    say:"))
+    plugins = Plugins(actions={"echo.work": Action(name="echo.work", fn=work)})
+    runtime.reload(load_bot(bot_dir, plugins=plugins), plugins)
+    users = ["slow"] + [f"fast{n}" for n in range(6)]
+    for user in users:  # everyone answered the first question already
+        await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="hi", message_id=f"{user}-0")), f"{user}-0")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= len(users), *loops)
+    for user in users:
+        await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="go", message_id=f"{user}-1")), f"{user}-1")
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not all(texts(adapter, u)[-2:] == ["You said go", "Say something"] for u in users[1:]):
+            assert asyncio.get_running_loop().time() < deadline, "the fast users waited for the slow action"
+            await asyncio.sleep(0.01)
+        assert texts(adapter, "slow") == ["Say something"]  # still waiting on its action
+        gate.set()
+        while texts(adapter, "slow")[-2:] != ["You said go", "Say something"]:
+            assert asyncio.get_running_loop().time() < deadline, "the slow user never got its reply"
+            await asyncio.sleep(0.01)
+    finally:
+        gate.set()  # a failing run must not leave a send or an action waiting forever
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+async def test_a_hanging_send_does_not_hold_back_other_users_messages(setup) -> None:  # type: ignore[no-untyped-def]
+    """Graph is slow to answer one send (of one user); every other user of the batch gets all of
+    their messages meanwhile, and the slow user's come after, in order."""
+    runtime, queue, _, records = setup
+    gate = asyncio.Event()
+
+    class Hanging(Recorder):
+        async def send(self, out: Outbound) -> SendResult:
+            if out.to == "slow":
+                await gate.wait()
+            return await super().send(out)
+
+    adapter = Hanging()
+    users = ["slow"] + [f"fast{n}" for n in range(6)]
+    for user in users:
+        for i, text in enumerate(["hi", "one"]):
+            await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text=text, message_id=f"{user}-{i}")), f"{user}-{i}")
+    async def outboxes_full() -> bool:
+        return all([await queue.redis.llen(queue.key("echo", u, "out")) == 3 for u in users])
+
+    worker = TurnWorker(queue, {"echo": runtime}, block_ms=20)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run(stop))]
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await outboxes_full():  # all turns first, so one read of the senders' stream takes every user
+        assert asyncio.get_running_loop().time() < deadline, "the turns did not run"
+        await asyncio.sleep(0.01)
+    tasks.append(asyncio.create_task(Sender(queue, {"echo": adapter}, records, block_ms=20).run(stop)))
+    expected = ["Say something", "You said one", "Say something"]
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while not all(texts(adapter, u) == expected for u in users[1:]):
+            assert asyncio.get_running_loop().time() < deadline, "the other users waited for the hanging send"
+            await asyncio.sleep(0.01)
+        assert texts(adapter, "slow") == []
+        gate.set()
+        while texts(adapter, "slow") != expected:
+            assert asyncio.get_running_loop().time() < deadline, f"the slow user's messages: {texts(adapter, 'slow')}"
+            await asyncio.sleep(0.01)
+    finally:
+        gate.set()  # a failing run must not leave a send or an action waiting forever
+        stop.set()
+        await asyncio.gather(*tasks)
