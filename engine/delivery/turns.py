@@ -134,7 +134,7 @@ class TurnWorker:
                 limited = await self._rate_limited(runtime, user)
             if limited is not None:
                 turn = Turn(runtime, session or runtime.new_session(), user, runtime.clock.now(), inbound.message_id)
-                if limited:
+                if limited and not turn.session.opted_out:  # who said STOP hears nothing, not even this
                     turn.say("flowbot.rate_limited")
                 turn.event("rate limited")
                 return turn

@@ -241,6 +241,24 @@ async def test_a_user_over_the_rate_limit_gets_one_notice_then_silence(setup) ->
     assert len(sent) == 6
 
 
+async def test_a_user_who_said_stop_gets_no_rate_limit_notice(setup) -> None:  # type: ignore[no-untyped-def]
+    runtime, queue, adapter, records = setup
+    await reload_with(runtime, "rate_limit: {messages: 3, per: 1m}\ninterrupts:\n  stop: {words: {en: [stop]}}\n")
+    for i, text in enumerate(["hi", "STOP"] + [f"m{n}" for n in range(4)]):
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text=text, message_id=f"m{i}")), f"m{i}")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 2, *loops)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
+    await asyncio.sleep(0.5)  # the four messages past the limit are handled meanwhile
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert await queue.redis.llen(queue.key("echo", "u1", "in")) == 0  # all were handled
+    sent = texts(adapter, "u1")
+    assert sent[0] == "Say something" and len(sent) == 2, sent  # the STOP confirmation, then nothing
+    assert not any(t.startswith("You're sending messages faster") for t in sent)
+
+
 async def test_read_receipts_go_out_before_the_reply(setup) -> None:  # type: ignore[no-untyped-def]
     runtime, queue, adapter, records = setup
     await reload_with(runtime, "channels: {provider: whatsapp, mark_read: true}\n")
