@@ -197,7 +197,7 @@ async def test_a_message_that_cannot_be_sent_is_dead_lettered_and_the_next_goes_
 
 
 async def test_outside_the_window_a_declared_template_replaces_the_text(setup) -> None:  # type: ignore[no-untyped-def]
-    runtime, queue, adapter, records = setup
+    _, queue, adapter, records = setup
     adapter.failures = [SendError("re-engagement", status=400, code=131047, retryable=False)]
     from engine.messages import outbound_to_json
 
