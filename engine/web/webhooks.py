@@ -63,7 +63,7 @@ async def whatsapp(request: Request) -> Response:
     if host is None:
         return PlainTextResponse("no WhatsApp bot here", status_code=404)
     try:
-        wreq = await webhook_request(request)
+        wreq = await webhook_request(request, with_url=False)
         host.adapter.verify(wreq)
         if "json" not in wreq.headers.get("content-type", "application/json"):
             raise WebhookRejected(415, "expected application/json")
