@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -89,6 +90,12 @@ async def consume(
         raise
     if running:
         await asyncio.wait(set(running))
+
+
+def outcome(task: asyncio.Future[Any]) -> Any:
+    """What a finished task gave: its result, or the exception it raised (as gather's
+    return_exceptions would)."""
+    return task.exception() or task.result()
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:

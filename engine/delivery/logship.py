@@ -20,10 +20,10 @@ import redis.asyncio as aioredis
 
 from engine import wire
 from engine.channels.base import Status
+from engine.delivery.queue import RELEASE_LOCK
 from engine.messages import inbound_from_json
 
 log = logging.getLogger("flowbot.logship")
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def log_key(prefix: str) -> str:
@@ -77,7 +77,7 @@ class LogShipper:
             except Exception:  # Postgres or Redis away: keep the rows, try again shortly
                 log.exception("shipping the messaging log failed; retrying")
                 await _sleep(stop, 1.0)
-        await self.redis.eval(_RELEASE, 1, self.lease, token)
+        await self.redis.eval(RELEASE_LOCK, 1, self.lease, token)
 
     async def ship_once(self) -> int:
         """Ship the oldest rows; trim them only once PostgreSQL has them."""

@@ -85,6 +85,12 @@ return 1
 """
 
 
+# KEYS: a lock. ARGV: the holder's token. Frees the lock only while this token holds it (a holder
+# whose lease ran out must not free its successor's lock): the send locks, the shipper's lease,
+# the batch path's turn locks.
+RELEASE_LOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 @dataclass(frozen=True, slots=True)
 class Wake:
     """A stream entry saying a user has work."""

@@ -63,10 +63,7 @@ class RedisDeliveryRecords:
 
     async def _move(self, provider_id: str, status: str, at: float, fields: dict[str, Any],
                     always: dict[str, str] | None = None) -> bool:
-        args: list[Any] = [status, RANK.get(status, 0), at, json.dumps(fields), KEEP_SECONDS]
-        if always:
-            args.append(json.dumps(always))
-        result = await self._advance(keys=[self.key(provider_id)], args=args)
+        result = await self._advance(keys=[self.key(provider_id)], args=_advance_args(status, at, fields, always))
         return bool(result)
 
     async def sent(self, bot: str, user: str, provider_id: str, item: dict[str, Any]) -> None:
@@ -74,8 +71,7 @@ class RedisDeliveryRecords:
 
     def sent_in(self, pipe: Any, bot: str, user: str, provider_id: str, item: dict[str, Any]) -> None:
         """`sent`, as one more command of the caller's pipeline (the sender's batch)."""
-        args = ["sent", RANK["sent"], time.time(), "{}", KEEP_SECONDS, json.dumps(_who(bot, user, item))]
-        pipe.eval(_ADVANCE, 1, self.key(provider_id), *args)
+        pipe.eval(_ADVANCE, 1, self.key(provider_id), *_advance_args("sent", time.time(), {}, _who(bot, user, item)))
 
     async def status(self, status: Status) -> None:
         fields: dict[str, Any] = {}
@@ -91,6 +87,14 @@ class RedisDeliveryRecords:
     async def get(self, provider_id: str) -> dict[str, Any] | None:
         raw = await self.redis.hgetall(self.key(provider_id))
         return {k.decode(): v.decode() for k, v in raw.items()} if raw else None
+
+
+def _advance_args(status: str, at: float, fields: dict[str, Any], always: dict[str, str] | None) -> list[Any]:
+    """_ADVANCE's ARGV (see there)."""
+    args: list[Any] = [status, RANK.get(status, 0), at, json.dumps(fields), KEEP_SECONDS]
+    if always:
+        args.append(json.dumps(always))
+    return args
 
 
 def _who(bot: str, user: str, item: dict[str, Any]) -> dict[str, str]:

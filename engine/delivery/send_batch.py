@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
-from engine.delivery.queue import Wake, new_id, one_per_user
+from engine.delivery._consumer import outcome
+from engine.delivery.queue import RELEASE_LOCK, Wake, new_id, one_per_user
 from engine.delivery.sender import _persist
 from engine.messages import outbound_from_json
 
@@ -68,8 +69,6 @@ end
 return {popped, after or false, freed}
 """
 
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
 
 @dataclass
 class _Claim:
@@ -86,7 +85,7 @@ class SendBatch:
 
     def __init__(self, sender: Sender) -> None:
         self.sender = sender
-        self._release = sender.queue.redis.register_script(_RELEASE)
+        self._release = sender.queue.redis.register_script(RELEASE_LOCK)
 
     async def drain_many(self, wakes: list[Wake]) -> None:
         sender, queue = self.sender, self.sender.queue
@@ -106,7 +105,7 @@ class SendBatch:
             # hold back the other users' next messages
             finished, late = await asyncio.wait(sends, timeout=QUICK) if sends else (set(), set())
             for t in finished:
-                sends[t].result = t.exception() or t.result()
+                sends[t].result = outcome(t)
             await self._settle([sends[t] for t in finished], done)
             await asyncio.gather(*(self._settle_late(sends[t], t, done) for t in late))
         except Exception:  # Redis went away: the wakes stay pending and are reclaimed after the visibility timeout
@@ -121,7 +120,7 @@ class SendBatch:
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in done:
                 if not c.freed:
-                    pipe.eval(_RELEASE, 1, c.lock, c.token)
+                    pipe.eval(RELEASE_LOCK, 1, c.lock, c.token)
             for wake in busy:  # another sender has the user and drains it to the end; look again shortly
                 pipe.zadd(queue.retry, {f"{wake.bot}|{wake.user}": time.time() + 0.05})
             acked = [c.wake.entry_id for c in done] + [w.entry_id for w in busy] + extra
@@ -143,7 +142,7 @@ class SendBatch:
 
     async def _settle_late(self, c: _Claim, task: asyncio.Future[SendResult], done: list[_Claim]) -> None:
         await asyncio.wait([task])
-        c.result = task.exception() or task.result()
+        c.result = outcome(task)
         await self._settle([c], done)
 
     async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[_Claim], slow: list[_Claim]) -> list[_Claim]:
@@ -196,7 +195,7 @@ class SendBatch:
                 slow.append(c)
             elif not isinstance(c.result, SendResult):
                 log.error("sending failed: %s: %s", type(c.result).__name__, c.result, extra={"bot": c.wake.bot})
-                await queue.redis.eval(_RELEASE, 1, c.lock, c.token)  # the wake stays pending: tried again later
+                await self._release(keys=[c.lock], args=[c.token])  # the wake stays pending: tried again later
         if not sent:
             return
         in_pipe = getattr(records, "sent_in", None)
@@ -233,15 +232,13 @@ class SendBatch:
                 done.append(c)
 
     async def _go_on(self, c: _Claim) -> None:
-        """The per-user path, under the lock this batch holds; then free it and acknowledge."""
-        sender = self.sender
-        try:
-            if isinstance(c.result, SendError) and not await sender.failed(c.wake.bot, c.wake.user, c.item, c.result):
-                pass  # it waits for its retry: the wake is done, the retry set wakes it again
-            else:
-                await sender._drain_locked(c.wake.bot, c.wake.user)
-        except Exception:
-            log.exception("sending failed", extra={"bot": c.wake.bot})
-            await self._release(keys=[c.lock], args=[c.token])
-            return  # the entry stays pending: retried after the visibility timeout
-        await sender._release_and_ack(c.lock, c.token, c.wake.entry_id)
+        """The per-user path, under the lock this batch holds; a failed send is dealt with first."""
+        sender, drain = self.sender, True
+        if isinstance(c.result, SendError):
+            try:  # False: it waits for its retry (the retry set wakes the user again), nothing to drain now
+                drain = await sender.failed(c.wake.bot, c.wake.user, c.item, c.result)
+            except Exception:
+                log.exception("sending failed", extra={"bot": c.wake.bot})
+                await self._release(keys=[c.lock], args=[c.token])
+                return  # the entry stays pending: retried after the visibility timeout
+        await sender.drain_held(c.wake, c.lock, c.token, drain=drain)

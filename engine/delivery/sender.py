@@ -20,12 +20,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError
-
 from engine.channels.base import Adapter, SendError
 from engine.delivery import logship
 from engine.delivery._consumer import UNREACHABLE, consume
-from engine.delivery.queue import RedisQueue, Wake
+from engine.delivery.queue import RELEASE_LOCK, RedisQueue, Wake
 from engine.delivery.ratelimit import Throughput
 from engine.delivery.records import DeliveryRecords
 from engine.messages import outbound_from_json, outbound_to_json
@@ -34,8 +32,6 @@ log = logging.getLogger("flowbot.sender")
 T = TypeVar("T")
 GROUP = "senders"
 OUTSIDE_WINDOW = frozenset({131047, 63016})
-
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) -> T:
@@ -84,7 +80,7 @@ class Sender:
     _retry_looked: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._release = self.queue.redis.register_script(_RELEASE)
+        self._release = self.queue.redis.register_script(RELEASE_LOCK)
 
     async def run(self, stop: asyncio.Event) -> None:
         from engine.delivery.send_batch import SendBatch
@@ -111,26 +107,25 @@ class Sender:
             await self.queue.retry_later(wake.bot, wake.user, time.time() + 0.05)
             await self.queue.ack(self.queue.sends, GROUP, wake.entry_id)
             return
+        await self.drain_held(wake, lock, token)
+
+    async def drain_held(self, wake: Wake, lock: str, token: str, *, drain: bool = True) -> None:
+        """With the user's send lock (`token`): send its outbox (unless `drain` is False), then free
+        the lock and acknowledge the wake in one round trip. On a failure the lock is freed and
+        the wake stays pending, to be retried after the visibility timeout."""
         try:
-            await self._drain_locked(wake.bot, wake.user)
+            if drain:
+                await self._drain_locked(wake.bot, wake.user)
         except Exception:
             log.exception("sending failed", extra={"bot": wake.bot})
             await self._release(keys=[lock], args=[token])
-            return  # the entry stays pending: retried after the visibility timeout
-        await self._release_and_ack(lock, token, wake.entry_id)
-
-    async def _release_and_ack(self, lock: str, token: str, entry_id: str) -> None:
-        """Free the user's send lock, then acknowledge the wake: one round trip."""
+            return
         async with self.queue.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(self._release.sha, 1, lock, token)  # by hand: a Script in a pipeline costs a SCRIPT EXISTS
-            pipe.xack(self.queue.sends, GROUP, entry_id)
-            pipe.xdel(self.queue.sends, entry_id)
+            pipe.eval(RELEASE_LOCK, 1, lock, token)  # EVAL: a Script in a pipeline costs a SCRIPT EXISTS
+            pipe.xack(self.queue.sends, GROUP, wake.entry_id)
+            pipe.xdel(self.queue.sends, wake.entry_id)
             results = await pipe.execute(raise_on_error=False)
-        if isinstance(results[0], NoScriptError):  # a Redis that restarted or flushed its scripts
-            await self._release(keys=[lock], args=[token])
-        elif isinstance(results[0], Exception):
-            raise results[0]
-        for result in results[1:]:
+        for result in results:
             if isinstance(result, Exception):
                 raise result
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import wire
-from engine.delivery.queue import COMMIT_SCRIPT, Wake, new_id
+from engine.delivery._consumer import outcome
+from engine.delivery.queue import COMMIT_SCRIPT, RELEASE_LOCK, Wake, new_id
 from engine.runtime import Runtime
+from engine.runtime.redis_store import RedisStore
 from engine.runtime.session import Session
 
 if TYPE_CHECKING:
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowbot.worker")
 QUICK = 0.05  # seconds: turns done by then commit together; a slower one (an action's I/O) on its own
 
-# KEYS: lock, lock line, inbox, session, rate counter ("" key name = no limit). ARGV: token,
-# lease ms, rate window seconds. Returns {0} when the lock is taken or someone waits for it;
+# KEYS: lock, lock line, inbox, session, rate counter. ARGV: token, lease ms, the counter's
+# expiry in seconds (0 = the bot has no rate limit: nothing counted). Returns {0} when the lock is taken or someone waits for it;
 # else {1, inbox head or false, session or false, rate count (0 = not counted)}.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZCARD', KEYS[2]) > 0 then return {0} end
@@ -54,9 +55,6 @@ end
 return {1, head or false, redis.call('GET', KEYS[4]) or false, count}
 """
 
-# KEYS: lock. ARGV: token. Frees the lock if this token still holds it.
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
 # The per-user commit, then: free the lock when the inbox is empty (KEYS[6] lock, ARGV[#] token,
 # passed last). Returns {inbox length, outbox length, 1 when the lock was freed}.
 _COMMIT_RELEASE = COMMIT_SCRIPT.replace(
@@ -65,6 +63,7 @@ _COMMIT_RELEASE = COMMIT_SCRIPT.replace(
 local freed = 0
 if left == 0 and redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]); freed = 1 end
 return {left, redis.call('LLEN', KEYS[2]), freed}""").replace("for i = 6 + n, #ARGV do", "for i = 6 + n, #ARGV - 1 do")
+assert _COMMIT_RELEASE.count("KEYS[6]") == 2 and "#ARGV - 1" in _COMMIT_RELEASE, "COMMIT_SCRIPT changed: update the batch commit"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class TurnBatch:
 
     def __init__(self, worker: TurnWorker) -> None:
         self.worker = worker
-        self._release = worker.queue.redis.register_script(_RELEASE)
+        self._release = worker.queue.redis.register_script(RELEASE_LOCK)
 
     async def drain_many(self, wakes: list[Wake]) -> None:
         worker, queue = self.worker, self.worker.queue
@@ -149,7 +148,7 @@ class TurnBatch:
                                                       limited=worker.limited(c.runtime, c.rate_count))): c
                  for c in with_event}
         finished, late = await asyncio.wait(tasks, timeout=QUICK) if tasks else (set(), set())
-        done = await self._commit([(tasks[t], _outcome(t)) for t in finished],
+        done = await self._commit([(tasks[t], outcome(t)) for t in finished],
                                   [c for c in claimed if c.event is None], slow)
         for later in await asyncio.gather(*(self._commit_late(tasks[t], t, slow) for t in late)):
             done += later
@@ -157,7 +156,7 @@ class TurnBatch:
 
     async def _commit_late(self, c: _Claim, task: asyncio.Future[Any], slow: list[Wake]) -> list[str]:
         await asyncio.wait([task])
-        return await self._commit([(c, _outcome(task))], [], slow)
+        return await self._commit([(c, outcome(task))], [], slow)
 
     async def _commit(self, turns: list[tuple[_Claim, Any]], empty: list[_Claim], slow: list[Wake]) -> list[str]:
         """One pipeline: commit these users' turns (or free the locks of those with nothing to do
@@ -169,21 +168,21 @@ class TurnBatch:
             releases: list[tuple[_Claim, int]] = []
             for c in empty:  # a wake with nothing behind it (a duplicate, or reclaimed after a crash)
                 releases.append((c, len(pipe.command_stack)))
-                pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                pipe.eval(RELEASE_LOCK, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
                 done.append(c.wake.entry_id)
             for c, turn in turns:
                 if isinstance(turn, BaseException):
                     log.error("a turn failed: %s: %s", type(turn).__name__, turn, extra={"bot": c.wake.bot})
                     releases.append((c, len(pipe.command_stack)))
-                    pipe.eval(_RELEASE, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                    pipe.eval(RELEASE_LOCK, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
                     continue  # its wake stays pending: tried again after the visibility timeout
                 bot, user, runtime = c.wake.bot, c.wake.user, c.runtime
                 outbound, rows = worker.outbox_items(runtime, turn, c.event or {})
                 keys = [queue.key(bot, user, "s"), queue.key(bot, user, "out"), queue.key(bot, user, "in"),
                         queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock")]
-                items = [_dumps(o) for o in outbound]
+                items = [wire.dumps(o) for o in outbound]
                 args = [new_id(), runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
-                        *items, *(_dumps(r) for r in rows or []), c.token]
+                        *items, *(wire.dumps(r) for r in rows or []), c.token]
                 pending.append((c, turn, len(pipe.command_stack)))
                 pipe.eval(_COMMIT_RELEASE, len(keys), *keys, *args)
                 due = runtime.due_time(turn.session)
@@ -225,17 +224,6 @@ class TurnBatch:
         await self._release(keys=[self.worker.queue.key(c.wake.bot, c.wake.user, "lock")], args=[c.token])
 
 
-def _outcome(task: asyncio.Future[Any]) -> Any:
-    """A finished turn's Turn, or the exception it raised."""
-    return task.exception() or task.result()
-
-
 def _plain_lock(runtime: Runtime) -> bool:
     """The batch path takes the lock with the same keys as RedisStore's fair lock."""
-    from engine.runtime.redis_store import RedisStore
-
     return isinstance(runtime.store, RedisStore)
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return wire.dumps(value)

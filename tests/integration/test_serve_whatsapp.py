@@ -15,11 +15,12 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import _load
 import aiohttp
 import pytest
+from fakes.graph import GraphFake
 
 from engine.channels.whatsapp import signature_header
-from fakes.graph import GraphFake
 
 pytestmark = pytest.mark.redis
 
@@ -36,15 +37,7 @@ def free_port() -> int:
 
 def webhook(user: str, mid: str, text: str | None = None, button: str | None = None) -> bytes:
     SEEN_USERS.append(user)
-    message: dict[str, object] = {"from": user, "id": mid, "timestamp": str(int(time.time()))}
-    if button is not None:
-        message.update(type="interactive", interactive={"type": "button_reply", "button_reply": {"id": button, "title": button}})
-    else:
-        message.update(type="text", text={"body": text})
-    body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001", "phone_number_id": NUMBER},
-        "contacts": [{"profile": {"name": "Amina"}, "wa_id": user}], "messages": [message]}}]}]}
-    return json.dumps(body).encode()
+    return _load.webhook(user, mid, text=text, button=button)
 
 
 @pytest.fixture
