@@ -100,13 +100,12 @@ def loops(deployment: Deployment) -> list[object]:
     # a wake-up a dead process left pending is taken over after FLOWBOT_VISIBILITY_MS; its user's
     # turn and send locks free themselves after FLOWBOT_LOCK_LEASE_MS (docs/operations.md, "Tuning")
     visibility = int(os.environ.get("FLOWBOT_VISIBILITY_MS", "30000"))
-    return [
-        TurnWorker(deployment.queue, runtimes, concurrency=int(os.environ.get("FLOWBOT_TURN_CONCURRENCY", "64")),
-                   visibility_ms=visibility),
-        Sender(deployment.queue, adapters, deployment.records, deployment.throughput(), accounts,
-               concurrency=int(os.environ.get("FLOWBOT_SEND_CONCURRENCY", "64")), visibility_ms=visibility,
-               lease_ms=lock_lease_ms()),
-    ]
+    sender = Sender(deployment.queue, adapters, deployment.records, deployment.throughput(), accounts,
+                    concurrency=int(os.environ.get("FLOWBOT_SEND_CONCURRENCY", "64")), visibility_ms=visibility,
+                    lease_ms=lock_lease_ms())
+    worker = TurnWorker(deployment.queue, runtimes, concurrency=int(os.environ.get("FLOWBOT_TURN_CONCURRENCY", "64")),
+                        visibility_ms=visibility, sender=sender)
+    return [worker, sender]
 
 
 async def run_workers(deployment: Deployment, stop: asyncio.Event) -> None:

@@ -28,16 +28,49 @@ FIRST_PAUSE, LAST_PAUSE = 0.1, 5.0
 MAX_BATCHES = 2
 
 
+class Background:
+    """Work a batch leaves running when it returns: a send Graph is slow to answer, a turn
+    waiting on a slow action, a user drained one message at a time. A batch never waits for
+    its slowest member, so a few slow users cannot hold every batch slot; the consume loop
+    leaves room for the wakes this work still holds (`held`)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.tasks: dict[asyncio.Future[Any], int] = {}  # task -> how many wakes it holds
+
+    @property
+    def held(self) -> int:
+        return sum(self.tasks.values())
+
+    def run(self, work: Awaitable[Any], wakes: int = 1) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks[task] = wakes
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self.tasks.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:  # the wakes stay pending: reclaimed later
+            exc = task.exception()
+            log.warning("%s stopped: %s: %s", self.what, type(exc).__name__, exc, exc_info=exc)
+
+    async def wait(self) -> None:
+        while self.tasks:  # what finishes may have started more
+            await asyncio.wait(set(self.tasks))
+
+
 async def consume(
     queue: RedisQueue, stream: str, group: str, consumer: str, *, concurrency: int, visibility_ms: int,
     block_ms: int, stop: asyncio.Event, drain: Callable[[Wake], Awaitable[None]],
     select: Callable[[list[Wake]], list[Wake]] = lambda wakes: wakes,
     before_read: Callable[[], Awaitable[None]] | None = None,
     drain_many: Callable[[list[Wake]], Awaitable[None]] | None = None,
+    background: Background | None = None,
 ) -> None:
     """`drain` one wake per task; or, with `drain_many`, each batch read at once in one task (so
-    its Redis work can go in a few pipelines for all of its users instead of per user)."""
+    its Redis work can go in a few pipelines for all of its users instead of per user), with
+    what a batch leaves running in `background`."""
     running: dict[asyncio.Task[None], int] = {}  # task -> how many wakes it drains
+    background = background or Background("background work")
 
     def done(task: asyncio.Task[None]) -> None:
         running.pop(task, None)
@@ -50,9 +83,9 @@ async def consume(
         ready = False
         pause = FIRST_PAUSE
         while not stop.is_set():
-            room = concurrency - sum(running.values())
+            room = concurrency - sum(running.values()) - background.held
             if room <= 0 or (drain_many is not None and len(running) >= MAX_BATCHES):
-                await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(set(running) | set(background.tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             wakes: list[Wake] = []
             try:
@@ -85,11 +118,12 @@ async def consume(
                 running[task] = len(batch)
                 task.add_done_callback(done)
     except asyncio.CancelledError:  # shutting down hard: what was not committed is retried elsewhere
-        for task in running:
+        for task in [*running, *background.tasks]:
             task.cancel()
         raise
     if running:
         await asyncio.wait(set(running))
+    await background.wait()
 
 
 def outcome(task: asyncio.Future[Any]) -> Any:

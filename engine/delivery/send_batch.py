@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
-from engine.delivery._consumer import outcome
+from engine.delivery._consumer import Background, outcome
 from engine.delivery.queue import RELEASE_LOCK, Wake, new_id, one_per_user
-from engine.delivery.sender import _persist
+from engine.delivery.sender import GROUP, _persist
 from engine.messages import outbound_from_json
 
 if TYPE_CHECKING:
@@ -71,90 +72,133 @@ return {popped, after or false, freed}
 
 
 @dataclass
-class _Claim:
+class SendClaim:
     wake: Wake
     token: str
     lock: str
     item: dict[str, Any] = field(default_factory=dict)
     result: SendResult | BaseException | None = None
     freed: bool = False  # the lock was freed with the last pop
+    ack: tuple[str, str] | None = None  # (stream, group) of the wake: None = the sends stream
+    ack_with_pop: bool = False  # acknowledge the wake in the pop's pipeline (nothing else can be behind it)
+    acked: bool = False
 
 
 class SendBatch:
     """The batch path of one Sender (see the module docstring)."""
 
-    def __init__(self, sender: Sender) -> None:
+    def __init__(self, sender: Sender, background: Background | None = None) -> None:
         self.sender = sender
         self._release = sender.queue.redis.register_script(RELEASE_LOCK)
+        self.background = background or Background("sending")
 
     async def drain_many(self, wakes: list[Wake]) -> None:
-        sender, queue = self.sender, self.sender.queue
+        """The wakes read from the sends stream."""
         wakes, extra = one_per_user(wakes)
         busy: list[Wake] = []
-        done: list[_Claim] = []  # nothing left to send: free the lock, acknowledge the wake
-        slow: list[_Claim] = []  # the per-user path from the start, holding the lock
-        claims: list[_Claim] = []
-        on_their_own: asyncio.Future[Any] | None = None
+        done: list[SendClaim] = []  # nothing left to send: free the lock, acknowledge the wake
+        slow: list[SendClaim] = []  # the per-user path from the start, holding the lock
         try:
             claims = await self._claim_all(wakes, busy, done, slow)
-            # read receipts, messages backing off: the per-user path, alongside the plain sends
-            on_their_own = asyncio.gather(*(self._go_on(c) for c in slow), return_exceptions=True)
+        except Exception:  # Redis went away: the wakes stay pending and are reclaimed after the visibility timeout
+            log.exception("a batch of sends failed")
+            await self._release_all(done + slow)
+            return
+        await self._run(claims, slow, done, busy, extra)
+
+    async def send_claimed(self, claims: list[SendClaim]) -> None:
+        """Sends the turn batch claimed in its commit (`SendClaim.ack` names the turn's wake, which
+        stays pending until the message is off the outbox, so a crash before that leaves it to
+        be reclaimed; the turn worker then wakes a sender for the outbox)."""
+        plain: list[SendClaim] = []
+        slow: list[SendClaim] = []
+        for c in claims:
+            (plain if self._plain(c) else slow).append(c)
+        await self._run(plain, slow, [], [], [])
+
+    def _plain(self, c: SendClaim) -> bool:
+        """A plain send; not: a read receipt, a message still backing off, an unknown bot."""
+        return c.wake.bot in self.sender.adapters and "r" not in c.item and float(c.item.get("w", 0)) <= time.time()
+
+    async def _run(self, claims: list[SendClaim], slow: list[SendClaim], done: list[SendClaim], busy: list[Wake],
+                   extra: list[str]) -> None:
+        # read receipts, messages backing off: the per-user path, on their own
+        for c in slow:
+            self.background.run(self._go_on(c))
+        sends: dict[asyncio.Future[SendResult], SendClaim] = {}
+        late: set[asyncio.Future[SendResult]] = set()
+        try:
             sends = await self._start_sends(claims)
             # what Graph answers at once is settled together; a send still waiting after QUICK
             # (a slow or timing-out request) is settled on its own when it ends, so it does not
             # hold back the other users' next messages
             finished, late = await asyncio.wait(sends, timeout=QUICK) if sends else (set(), set())
+            for t in late:
+                self.background.run(self._settle_late(sends[t], t))
             for t in finished:
                 sends[t].result = outcome(t)
             await self._settle([sends[t] for t in finished], done)
-            await asyncio.gather(*(self._settle_late(sends[t], t, done) for t in late))
         except Exception:  # Redis went away: the wakes stay pending and are reclaimed after the visibility timeout
             log.exception("a batch of sends failed")
-            for c in claims + done:
-                with suppress(Exception):
-                    await self._release(keys=[c.lock], args=[c.token])
+            late_claims = {id(sends[t]) for t in late}
+            await self._release_all([c for c in claims if id(c) not in late_claims] + done)
             return
-        finally:
-            if on_their_own is not None:
-                await on_their_own
+        await self._finish(done, busy, extra)
+
+    async def _finish(self, done: list[SendClaim], busy: list[Wake], extra: list[str]) -> None:
+        """One pipeline: free the locks still held and acknowledge the wakes of users with nothing
+        left to send; the busy ones are looked at again shortly."""
+        queue = self.sender.queue
+        acks: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for c in done:
+            if not c.acked:
+                acks[c.ack or (queue.sends, GROUP)].append(c.wake.entry_id)
+        acks[(queue.sends, GROUP)] += [w.entry_id for w in busy] + extra
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in done:
                 if not c.freed:
                     pipe.eval(RELEASE_LOCK, 1, c.lock, c.token)
             for wake in busy:  # another sender has the user and drains it to the end; look again shortly
                 pipe.zadd(queue.retry, {f"{wake.bot}|{wake.user}": time.time() + 0.05})
-            acked = [c.wake.entry_id for c in done] + [w.entry_id for w in busy] + extra
-            if acked:
-                pipe.xack(queue.sends, "senders", *acked)
-                pipe.xdel(queue.sends, *acked)
-            results = await pipe.execute(raise_on_error=False)
+            for (stream, group), ids in acks.items():
+                if ids:
+                    pipe.xack(stream, group, *ids)
+                    pipe.xdel(stream, *ids)
+            results = await pipe.execute(raise_on_error=False) if pipe.command_stack else []
         for result in results:
             if isinstance(result, Exception):
                 log.warning("after a batch of sends: %s: %s", type(result).__name__, result)
-        sender.sent_count += sum(1 for c in claims if isinstance(c.result, SendResult))
 
-    async def _settle(self, claims: list[_Claim], done: list[_Claim]) -> None:
+    async def _release_all(self, claims: list[SendClaim]) -> None:
+        for c in claims:
+            with suppress(Exception):
+                await self._release(keys=[c.lock], args=[c.token])
+
+    async def _settle(self, claims: list[SendClaim], done: list[SendClaim]) -> None:
         """Pop and record what was sent; users with more to send, or whose send failed, go on
-        in the per-user path (which frees the lock and acknowledges on its own)."""
-        more: list[_Claim] = []
+        in the per-user path, on their own (it frees the lock and acknowledges)."""
+        more: list[SendClaim] = []
         await self._after(claims, done, more)
-        await asyncio.gather(*(self._go_on(c) for c in more))
+        for c in more:
+            self.background.run(self._go_on(c))
 
-    async def _settle_late(self, c: _Claim, task: asyncio.Future[SendResult], done: list[_Claim]) -> None:
+    async def _settle_late(self, c: SendClaim, task: asyncio.Future[SendResult]) -> None:
         await asyncio.wait([task])
         c.result = outcome(task)
+        done: list[SendClaim] = []
         await self._settle([c], done)
+        await self._finish(done, [], [])
 
-    async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[_Claim], slow: list[_Claim]) -> list[_Claim]:
+    async def _claim_all(self, wakes: list[Wake], busy: list[Wake], done: list[SendClaim], slow: list[SendClaim]) -> list[SendClaim]:
         """Lock each user and read its outbox head; returns the plain sends to make now."""
         queue = self.sender.queue
-        claims = [_Claim(w, new_id(), queue.key(w.bot, w.user, "sendlock")) for w in wakes]
+        claims = [SendClaim(w, new_id(), queue.key(w.bot, w.user, "sendlock")) for w in wakes]
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in claims:
                 pipe.eval(_CLAIM, 2, c.lock, queue.key(c.wake.bot, c.wake.user, "out"), c.token,
                              self.sender.lease_ms)
             results = await pipe.execute(raise_on_error=False)
-        plain: list[_Claim] = []
+        plain: list[SendClaim] = []
         for c, result in zip(claims, results, strict=True):
             if isinstance(result, Exception):
                 raise result
@@ -164,13 +208,10 @@ class SendBatch:
                 done.append(c)
             else:
                 c.item = wire.loads(result[1])
-                if c.wake.bot not in self.sender.adapters or "r" in c.item or float(c.item.get("w", 0)) > time.time():
-                    slow.append(c)  # a read receipt, a message still backing off, an unknown bot: the per-user path
-                else:
-                    plain.append(c)
+                (plain if self._plain(c) else slow).append(c)
         return plain
 
-    async def _start_sends(self, claims: list[_Claim]) -> dict[asyncio.Future[SendResult], _Claim]:
+    async def _start_sends(self, claims: list[SendClaim]) -> dict[asyncio.Future[SendResult], SendClaim]:
         """Wait for the numbers' send rate (one call per number for the batch), then start the
         sends; each claim's `result` is set when it is settled."""
         sender = self.sender
@@ -181,12 +222,12 @@ class SendBatch:
             await asyncio.gather(*(sender.throughput.acquire(account, n) for account, n in per_account.items()))
         return {asyncio.ensure_future(self._send_one(c)): c for c in claims}
 
-    async def _send_one(self, c: _Claim) -> SendResult:
+    async def _send_one(self, c: SendClaim) -> SendResult:
         adapter = self.sender.adapters[c.wake.bot]
         out = outbound_from_json(c.item["o"])
         return await (adapter.send(out, **c.item["c"]) if c.item.get("c") else adapter.send(out))
 
-    async def _after(self, claims: list[_Claim], done: list[_Claim], slow: list[_Claim]) -> None:
+    async def _after(self, claims: list[SendClaim], done: list[SendClaim], slow: list[SendClaim]) -> None:
         """Pop what was sent (with its record and log row); failures go to the per-user path."""
         queue, records = self.sender.queue, self.sender.records
         sent = [c for c in claims if isinstance(c.result, SendResult)]
@@ -209,10 +250,14 @@ class SendBatch:
                               str(c.item.get("id", "")), logship.encode(row) if row is not None else "", c.token)
                     if in_pipe is not None:
                         in_pipe(pipe, c.wake.bot, c.wake.user, c.result.provider_id, c.item)
+                for (stream, group), ids in _group_acks(c for c in sent if c.ack_with_pop).items():
+                    pipe.xack(stream, group, *ids)
+                    pipe.xdel(stream, *ids)
                 return await pipe.execute(raise_on_error=False)
 
         # Graph has these messages now: ride out a short Redis outage rather than send them twice
         results = await _persist(write)
+        self.sender.sent_count += len(sent)
         step = 2 if in_pipe is not None else 1
         for i, c in enumerate(sent):
             result = results[i * step]
@@ -222,6 +267,7 @@ class SendBatch:
                 assert isinstance(c.result, SendResult)
                 await _persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
             popped, head, c.freed = int(result[0]), result[1], bool(result[2])
+            c.acked = c.ack_with_pop
             if not popped:
                 log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
                             self.sender.lease_ms, extra={"bot": c.wake.bot})
@@ -231,7 +277,7 @@ class SendBatch:
             else:
                 done.append(c)
 
-    async def _go_on(self, c: _Claim) -> None:
+    async def _go_on(self, c: SendClaim) -> None:
         """The per-user path, under the lock this batch holds; a failed send is dealt with first."""
         sender, drain = self.sender, True
         if isinstance(c.result, SendError):
@@ -241,4 +287,12 @@ class SendBatch:
                 log.exception("sending failed", extra={"bot": c.wake.bot})
                 await self._release(keys=[c.lock], args=[c.token])
                 return  # the entry stays pending: retried after the visibility timeout
-        await sender.drain_held(c.wake, c.lock, c.token, drain=drain)
+        await sender.drain_held(c.wake, c.lock, c.token, drain=drain, ack=c.ack)
+
+
+def _group_acks(claims: Iterable[SendClaim]) -> dict[tuple[str, str], list[str]]:
+    acks: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for c in claims:
+        assert c.ack is not None
+        acks[c.ack].append(c.wake.entry_id)
+    return acks

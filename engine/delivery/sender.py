@@ -85,9 +85,11 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         from engine.delivery.send_batch import SendBatch
 
+        batch = SendBatch(self) if self.batched else None
         await consume(self.queue, self.queue.sends, GROUP, self.consumer, concurrency=self.concurrency,
                       visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
-                      before_read=self._wake_retries, drain_many=SendBatch(self).drain_many if self.batched else None)
+                      before_read=self._wake_retries, drain_many=batch.drain_many if batch is not None else None,
+                      background=batch.background if batch is not None else None)
 
     async def _wake_retries(self) -> None:
         # before every read, but at most every `retry_look_every`: under load the loop reads
@@ -109,10 +111,13 @@ class Sender:
             return
         await self.drain_held(wake, lock, token)
 
-    async def drain_held(self, wake: Wake, lock: str, token: str, *, drain: bool = True) -> None:
+    async def drain_held(self, wake: Wake, lock: str, token: str, *, drain: bool = True,
+                         ack: tuple[str, str] | None = None) -> None:
         """With the user's send lock (`token`): send its outbox (unless `drain` is False), then free
-        the lock and acknowledge the wake in one round trip. On a failure the lock is freed and
-        the wake stays pending, to be retried after the visibility timeout."""
+        the lock and acknowledge the wake (on the stream and group `ack`, by default the sends
+        stream) in one round trip. On a failure the lock is freed and the wake stays pending, to
+        be retried after the visibility timeout."""
+        stream, group = ack or (self.queue.sends, GROUP)
         try:
             if drain:
                 await self._drain_locked(wake.bot, wake.user)
@@ -122,8 +127,8 @@ class Sender:
             return
         async with self.queue.redis.pipeline(transaction=False) as pipe:
             pipe.eval(RELEASE_LOCK, 1, lock, token)  # EVAL: a Script in a pipeline costs a SCRIPT EXISTS
-            pipe.xack(self.queue.sends, GROUP, wake.entry_id)
-            pipe.xdel(self.queue.sends, wake.entry_id)
+            pipe.xack(stream, group, wake.entry_id)
+            pipe.xdel(stream, wake.entry_id)
             results = await pipe.execute(raise_on_error=False)
         for result in results:
             if isinstance(result, Exception):

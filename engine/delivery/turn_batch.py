@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import wire
-from engine.delivery._consumer import outcome
+from engine.delivery._consumer import Background, outcome
 from engine.delivery.queue import COMMIT_SCRIPT, RELEASE_LOCK, Wake, new_id
+from engine.delivery.send_batch import SendBatch, SendClaim
+from engine.delivery.turns import GROUP
 from engine.runtime import Runtime
 from engine.runtime.redis_store import RedisStore
 from engine.runtime.session import Session
@@ -40,9 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("flowbot.worker")
 QUICK = 0.05  # seconds: turns done by then commit together; a slower one (an action's I/O) on its own
 
-# KEYS: lock, lock line, inbox, session, rate counter. ARGV: token, lease ms, the counter's
-# expiry in seconds (0 = the bot has no rate limit: nothing counted). Returns {0} when the lock is taken or someone waits for it;
-# else {1, inbox head or false, session or false, rate count (0 = not counted)}.
+# KEYS: lock, lock line, inbox, session, rate counter, outbox. ARGV: token, lease ms, the
+# counter's expiry in seconds (0 = the bot has no rate limit: nothing counted). Returns {0} when
+# the lock is taken or someone waits for it; else {1, inbox head or false, session or false, rate
+# count (0 = not counted), outbox length when the inbox is empty (else 0)}.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('ZCARD', KEYS[2]) > 0 then return {0} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -52,18 +55,28 @@ if head and tonumber(ARGV[3]) > 0 then
   count = redis.call('INCR', KEYS[5])
   if count == 1 then redis.call('EXPIRE', KEYS[5], ARGV[3]) end
 end
-return {1, head or false, redis.call('GET', KEYS[4]) or false, count}
+return {1, head or false, redis.call('GET', KEYS[4]) or false, count, head and 0 or redis.call('LLEN', KEYS[6])}
 """
 
 # The per-user commit, then: free the lock when the inbox is empty (KEYS[6] lock, ARGV[#] token,
-# passed last). Returns {inbox length, outbox length, 1 when the lock was freed}.
+# passed last) and, when this commit queued the only messages in the outbox and an in-process
+# sender can take them (ARGV[#-1] its lease ms, 0 = none), take the user's send lock (KEYS[7],
+# the same token) so the worker sends them itself instead of waking a sender through the stream.
+# Returns {inbox length, outbox length, 1 when the lock was freed, 1 when the send lock was taken}.
 _COMMIT_RELEASE = COMMIT_SCRIPT.replace(
+    "if redis.call('GET', KEYS[4]) ~= ARGV[1] then",
+    "local applied = redis.call('GET', KEYS[4]) ~= ARGV[1]\nif applied then").replace(
     "return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}",
     """local left = redis.call('LLEN', KEYS[3])
 local freed = 0
 if left == 0 and redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]); freed = 1 end
-return {left, redis.call('LLEN', KEYS[2]), freed}""").replace("for i = 6 + n, #ARGV do", "for i = 6 + n, #ARGV - 1 do")
-assert _COMMIT_RELEASE.count("KEYS[6]") == 2 and "#ARGV - 1" in _COMMIT_RELEASE, "COMMIT_SCRIPT changed: update the batch commit"
+local out = redis.call('LLEN', KEYS[2])
+local sending = 0
+if applied and freed == 1 and out > 0 and out == tonumber(ARGV[5]) and tonumber(ARGV[#ARGV - 1]) > 0
+    and redis.call('SET', KEYS[7], ARGV[#ARGV], 'NX', 'PX', ARGV[#ARGV - 1]) then sending = 1 end
+return {left, out, freed, sending}""").replace("for i = 6 + n, #ARGV do", "for i = 6 + n, #ARGV - 2 do")
+assert _COMMIT_RELEASE.count("KEYS[6]") == 2 and "#ARGV - 2" in _COMMIT_RELEASE and "if applied then" in _COMMIT_RELEASE, \
+    "COMMIT_SCRIPT changed: update the batch commit"
 
 
 @dataclass
@@ -74,6 +87,7 @@ class _Claim:
     event: dict[str, Any] | None = None
     session: Session | None = None
     rate_count: int = 0
+    outbox: int = 0  # messages in the outbox, when the inbox was empty
     was_due: float | None = None  # the user's due time before the turn
 
 
@@ -83,6 +97,16 @@ class TurnBatch:
     def __init__(self, worker: TurnWorker) -> None:
         self.worker = worker
         self._release = worker.queue.redis.register_script(RELEASE_LOCK)
+        # the sender in this process, when there is one: a turn's replies go out from here, at most
+        # as many users' at once as the sender's own concurrency (past that, through the stream)
+        self.sends = SendBatch(worker.sender) if worker.sender is not None and worker.sender.batched else None
+        self.background = Background("turns")  # late commits, users drained one at a time
+
+    async def finish(self) -> None:
+        """Wait for what the batches left running (the worker is stopping)."""
+        await self.background.wait()
+        if self.sends is not None:
+            await self.sends.background.wait()
 
     async def drain_many(self, wakes: list[Wake]) -> None:
         worker, queue = self.worker, self.worker.queue
@@ -101,9 +125,9 @@ class TurnBatch:
             log.exception("a batch of turns failed")
             done = []
         if done:
-            await queue.ack(queue.turns, "workers", *done)
-        if slow:
-            await asyncio.gather(*(worker.drain(wake) for wake in slow))
+            await queue.ack(queue.turns, GROUP, *done)
+        for wake in slow:  # on their own: a burst window or a long drain holds back no batch
+            self.background.run(worker.drain(wake))
 
     async def _claim_all(self, candidates: list[_Claim], slow: list[Wake]) -> list[_Claim]:
         if not candidates:
@@ -115,7 +139,7 @@ class TurnBatch:
                 limit, window = self.worker.rate_limit(c.runtime)
                 rl = queue.key(bot, user, f"rl:{int(time.time() // window)}") if limit else queue.key(bot, user, "rl")
                 keys = [queue.key(bot, user, "lock"), queue.key(bot, user, "lockq"), queue.key(bot, user, "in"),
-                        queue.key(bot, user, "s"), rl]
+                        queue.key(bot, user, "s"), rl, queue.key(bot, user, "out")]
                 pipe.eval(_CLAIM, len(keys), *keys, c.token, int(c.runtime.store.lease * 1000),
                              int(window) + 1 if limit else 0)
             results = await pipe.execute(raise_on_error=False)
@@ -129,6 +153,7 @@ class TurnBatch:
             c.event = wire.loads(result[1]) if result[1] else None
             c.session = Session.from_bytes(result[2]) if result[2] else None
             c.rate_count = int(result[3])
+            c.outbox = int(result[4])
             claimed.append(c)
         return claimed
 
@@ -148,27 +173,36 @@ class TurnBatch:
                                                       limited=worker.limited(c.runtime, c.rate_count))): c
                  for c in with_event}
         finished, late = await asyncio.wait(tasks, timeout=QUICK) if tasks else (set(), set())
-        done = await self._commit([(tasks[t], outcome(t)) for t in finished],
-                                  [c for c in claimed if c.event is None], slow)
-        for later in await asyncio.gather(*(self._commit_late(tasks[t], t, slow) for t in late)):
-            done += later
-        return done
+        for t in late:
+            self.background.run(self._commit_late(tasks[t], t))
+        return await self._commit([(tasks[t], outcome(t)) for t in finished], [c for c in claimed if c.event is None], slow)
 
-    async def _commit_late(self, c: _Claim, task: asyncio.Future[Any], slow: list[Wake]) -> list[str]:
+    async def _commit_late(self, c: _Claim, task: asyncio.Future[Any]) -> None:
         await asyncio.wait([task])
-        return await self._commit([(c, outcome(task))], [], slow)
+        slow: list[Wake] = []
+        done = await self._commit([(c, outcome(task))], [], slow)
+        if done:
+            await self.worker.queue.ack(self.worker.queue.turns, GROUP, *done)
+        for wake in slow:
+            await self.worker.drain(wake)
 
     async def _commit(self, turns: list[tuple[_Claim, Any]], empty: list[_Claim], slow: list[Wake]) -> list[str]:
         """One pipeline: commit these users' turns (or free the locks of those with nothing to do
-        or whose turn failed); returns the wakes that are done."""
+        or whose turn failed); returns the wakes that are done. Replies this process's sender
+        can take at once are sent from here, their wakes acknowledged once sent."""
         worker, queue = self.worker, self.worker.queue
+        lease = 0  # 0: the replies go through the sends stream
+        if self.sends is not None and worker.sender is not None and self.sends.background.held < worker.sender.concurrency:
+            lease = worker.sender.lease_ms
         done: list[str] = []
-        pending: list[tuple[_Claim, Any, int]] = []  # claim, turn, its commit's place in the pipeline
+        pending: list[tuple[_Claim, Any, int, list[dict[str, Any]]]] = []  # claim, turn, its commit's place, its items
         async with queue.redis.pipeline(transaction=False) as pipe:
             releases: list[tuple[_Claim, int]] = []
             for c in empty:  # a wake with nothing behind it (a duplicate, or reclaimed after a crash)
                 releases.append((c, len(pipe.command_stack)))
                 pipe.eval(RELEASE_LOCK, 1, queue.key(c.wake.bot, c.wake.user, "lock"), c.token)
+                if c.outbox:  # a worker died between its commit and its sends: a sender takes them
+                    pipe.xadd(queue.sends, {"b": c.wake.bot, "u": c.wake.user})
                 done.append(c.wake.entry_id)
             for c, turn in turns:
                 if isinstance(turn, BaseException):
@@ -179,11 +213,11 @@ class TurnBatch:
                 bot, user, runtime = c.wake.bot, c.wake.user, c.runtime
                 outbound, rows = worker.outbox_items(runtime, turn, c.event or {})
                 keys = [queue.key(bot, user, "s"), queue.key(bot, user, "out"), queue.key(bot, user, "in"),
-                        queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock")]
+                        queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock"), queue.key(bot, user, "sendlock")]
                 items = [wire.dumps(o) for o in outbound]
                 args = [new_id(), runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
-                        *items, *(wire.dumps(r) for r in rows or []), c.token]
-                pending.append((c, turn, len(pipe.command_stack)))
+                        *items, *(wire.dumps(r) for r in rows or []), lease, c.token]
+                pending.append((c, turn, len(pipe.command_stack), outbound))
                 pipe.eval(_COMMIT_RELEASE, len(keys), *keys, *args)
                 due = runtime.due_time(turn.session)
                 due_key = f"{queue.prefix}:{bot}:due"  # RedisStore's key: one sorted set per bot
@@ -192,7 +226,7 @@ class TurnBatch:
                         pipe.zrem(due_key, user)
                 else:
                     pipe.zadd(due_key, {user: due})
-                if items:
+                if items and not lease:
                     pipe.xadd(queue.sends, {"b": bot, "u": user})
             if not pipe.command_stack:
                 return done
@@ -201,7 +235,9 @@ class TurnBatch:
             if isinstance(results[place], Exception):
                 raise results[place]
         committed = 0
-        for c, turn, place in pending:
+        to_send: list[SendClaim] = []
+        to_wake: list[Wake] = []  # users whose replies a sender takes (through the stream)
+        for c, turn, place, outbound in pending:
             result = results[place]
             if isinstance(result, Exception):
                 log.warning("commit failed (%s): the user goes the slow way", result, extra={"bot": c.wake.bot})
@@ -209,15 +245,28 @@ class TurnBatch:
                 slow.append(c.wake)
                 continue
             committed += 1
-            left, _outbox, freed = (int(v) for v in result)
+            left, _outbox, freed, took = (int(v) for v in result)
             if turn.result.forget:
                 await queue.enqueue(c.wake.bot, c.wake.user, {"k": "forget"}, f"forget:{time.time()}")
+            if took:  # the wake is acknowledged once the replies are off the outbox
+                to_send.append(SendClaim(c.wake, c.token, queue.key(c.wake.bot, c.wake.user, "sendlock"), outbound[0],
+                                         ack=(queue.turns, GROUP), ack_with_pop=len(outbound) == 1))
+                continue
+            if lease and outbound:
+                to_wake.append(c.wake)
             if left == 0 and freed:
                 done.append(c.wake.entry_id)
             else:  # more events came meanwhile: the lock is still ours, so drain on the slow path
                 slow.append(c.wake)
                 await self._release_now(c)
         worker.turns_done += committed
+        if to_wake:
+            async with queue.redis.pipeline(transaction=False) as pipe:
+                for wake in to_wake:
+                    pipe.xadd(queue.sends, {"b": wake.bot, "u": wake.user})
+                await pipe.execute()
+        if to_send and self.sends is not None:
+            self.sends.background.run(self.sends.send_claimed(to_send), len(to_send))
         return done
 
     async def _release_now(self, c: _Claim) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from engine.delivery import logship
 from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake, new_id, one_per_user
-from engine.delivery.sender import batching
+from engine.delivery.sender import Sender, batching
 from engine.messages import Inbound, Outbound, inbound_from_json, outbound_to_json
 from engine.runtime import Runtime
 from engine.runtime.session import Session
@@ -47,13 +47,20 @@ class TurnWorker:
     turns_done: int = 0
 
     batched: bool = field(default_factory=batching)  # a batch of wakes in a few pipelines (turn_batch.py)
+    # the sender running in the same process, if any: the batch path then sends a turn's replies
+    # itself when nothing else is queued for the user, instead of waking a sender (turn_batch.py)
+    sender: Sender | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         from engine.delivery.turn_batch import TurnBatch
 
+        batch = TurnBatch(self) if self.batched else None
         await consume(self.queue, self.queue.turns, GROUP, self.consumer, concurrency=self.concurrency,
                       visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
-                      select=self._unique, drain_many=TurnBatch(self).drain_many if self.batched else None)
+                      select=self._unique, drain_many=batch.drain_many if batch is not None else None,
+                      background=batch.background if batch is not None else None)
+        if batch is not None:
+            await batch.finish()
 
     def _unique(self, wakes: list[Wake]) -> list[Wake]:
         """Several wakes of one user in a batch: drain once, acknowledge the rest right away."""

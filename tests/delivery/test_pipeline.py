@@ -63,11 +63,25 @@ class Recorder:
         return SendResult(provider_id=f"wamid.{self.count}")
 
 
-@pytest.fixture(params=["batched", "one-by-one"], autouse=True)
+PATH = {"mode": "batched"}
+
+
+@pytest.fixture(params=["batched", "inline", "one-by-one"], autouse=True)
 def batching(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test runs on both paths: a batch of users in a few pipelines, and one at a time."""
-    monkeypatch.setenv("FLOWBOT_BATCH", "1" if request.param == "batched" else "0")
+    """Every test runs on every path: a batch of users in a few pipelines, with the replies sent
+    through the sends stream ("batched") or by the turn worker itself from its process's sender
+    ("inline", as `flowbot serve` runs), and one user at a time."""
+    monkeypatch.setenv("FLOWBOT_BATCH", "0" if request.param == "one-by-one" else "1")
+    PATH["mode"] = str(request.param)
     return str(request.param)
+
+
+def paired(loops: tuple[Any, ...]) -> None:
+    """On the inline path, each turn worker gets a sender running beside it (as in one process)."""
+    workers = [loop for loop in loops if isinstance(loop, TurnWorker)]
+    senders = [loop for loop in loops if isinstance(loop, Sender)]
+    for i, worker in enumerate(workers):
+        worker.sender = senders[i % len(senders)] if PATH["mode"] == "inline" and senders else None
 
 
 @pytest.fixture
@@ -92,6 +106,7 @@ async def setup(tmp_path: Path, redis_url: str, redis_prefix: str):  # type: ign
 
 
 async def run_until(condition, *loops, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    paired(loops)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
@@ -249,6 +264,7 @@ async def test_a_user_who_said_stop_gets_no_rate_limit_notice(setup) -> None:  #
     loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
     await run_until(lambda: len(adapter.sent) >= 2, *loops)
     stop = asyncio.Event()
+    paired(loops)
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     await asyncio.sleep(0.5)  # the four messages past the limit are handled meanwhile
     stop.set()
@@ -344,6 +360,7 @@ async def test_scripts_forgotten_between_a_users_messages_do_not_stall_the_user(
     runtime, queue, adapter, records = setup
     stop = asyncio.Event()
     loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    paired(loops)
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         for i in range(4):
@@ -433,6 +450,7 @@ async def test_a_slow_action_does_not_hold_back_other_users_replies(setup) -> No
     for user in users:
         await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="go", message_id=f"{user}-1")), f"{user}-1")
     stop = asyncio.Event()
+    paired(loops)
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         deadline = asyncio.get_running_loop().time() + 10
@@ -493,3 +511,94 @@ async def test_a_hanging_send_does_not_hold_back_other_users_messages(setup) -> 
         gate.set()  # a failing run must not leave a send or an action waiting forever
         stop.set()
         await asyncio.gather(*tasks)
+
+
+async def test_a_reply_to_a_user_who_waits_skips_the_sends_stream_on_the_inline_path(setup, batching) -> None:  # type: ignore[no-untyped-def]
+    """Users who wait for each reply (nothing else queued for them) get it from the turn worker's
+    own sender on the inline path; through the sends stream on the others."""
+    runtime, queue, adapter, records = setup
+    users = [f"u{n}" for n in range(8)]
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    for round_, text in enumerate(["hi", "one", "two"]):
+        for user in users:
+            await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text=text, message_id=f"{user}-{round_}")),
+                                f"{user}-{round_}")
+        await run_until(lambda n=round_: all(len(texts(adapter, u)) >= 2 * n + 1 for u in users), *loops)
+    for user in users:
+        assert texts(adapter, user) == ["Say something", "You said one", "Say something", "You said two", "Say something"]
+    streamed = (await queue.redis.xinfo_stream(queue.sends))["entries-added"]
+    assert (streamed == 0) == (batching == "inline"), streamed
+    # every wake is acknowledged, every lock free, every outbox empty
+    assert (await queue.redis.xpending(queue.turns, "workers"))["pending"] == 0
+    for user in users:
+        assert not await queue.redis.exists(queue.key("echo", user, "sendlock"), queue.key("echo", user, "lock"),
+                                            queue.key("echo", user, "out"))
+
+
+async def test_a_worker_dying_between_its_commit_and_its_send_loses_no_reply(setup, batching, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On the inline path the commit takes the send lock; if the process dies before sending, the
+    turn's wake is still pending: the next worker to reclaim it finds the outbox and wakes a
+    sender, which sends the reply once the dead one's lease has run out."""
+    from engine.delivery.send_batch import SendBatch
+
+    runtime, queue, adapter, records = setup
+    died = asyncio.Event()
+
+    async def dies(self: SendBatch, claims: list[Any]) -> None:
+        died.set()
+
+    await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="hi", message_id="m0")), "m0")
+    with monkeypatch.context() as patch:
+        patch.setattr(SendBatch, "send_claimed", dies)
+        doomed = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20, lease_ms=300)]
+        await run_until(lambda: died.is_set() or batching != "inline", *doomed)
+        if batching == "inline":
+            assert await queue.redis.exists(queue.key("echo", "u1", "sendlock"))  # taken by the commit, never freed
+            assert await queue.redis.llen(queue.key("echo", "u1", "out")) == 1
+        await run_until(lambda: batching == "inline" or len(adapter.sent) >= 1, *doomed)
+    survivor = [TurnWorker(queue, {"echo": runtime}, block_ms=20, visibility_ms=200), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 1, *survivor)
+    await asyncio.sleep(0.3)  # nothing else comes
+    assert texts(adapter, "u1") == ["Say something"]
+    assert await queue.redis.llen(queue.key("echo", "u1", "out")) == 0
+
+
+async def test_a_hanging_inline_send_holds_back_no_other_user(setup) -> None:  # type: ignore[no-untyped-def]
+    """With the sends made by the turn worker itself, one user's send that Graph does not answer
+    holds back neither the other users' turns nor their replies, however many batches go by."""
+    runtime, queue, _, records = setup
+    gate = asyncio.Event()
+
+    class Hanging(Recorder):
+        async def send(self, out: Outbound) -> SendResult:
+            if out.to.startswith("slow"):
+                await gate.wait()
+            return await super().send(out)
+
+    adapter = Hanging()
+    users = ["slow0", "slow1", "slow2"] + [f"fast{n}" for n in range(4)]
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    paired(tuple(loops))
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
+    try:
+        for round_, text in enumerate(["hi", "one", "two", "three"]):
+            for user in users if round_ == 0 else users[3:]:
+                await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text=text, message_id=f"{user}-{round_}")),
+                                    f"{user}-{round_}")
+            deadline = asyncio.get_running_loop().time() + 10
+            while not all(len(texts(adapter, u)) >= 2 * round_ + 1 for u in users[3:]):
+                assert asyncio.get_running_loop().time() < deadline, "the fast users waited for the hanging sends"
+                await asyncio.sleep(0.01)
+        assert all(texts(adapter, u) == [] for u in users[:3])
+        gate.set()
+        deadline = asyncio.get_running_loop().time() + 10
+        while not all(texts(adapter, u) == ["Say something"] for u in users[:3]):
+            assert asyncio.get_running_loop().time() < deadline, "the slow users never got their reply"
+            await asyncio.sleep(0.01)
+    finally:
+        gate.set()
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert texts(adapter, "fast0") == ["Say something", "You said one", "Say something", "You said two", "Say something",
+                                       "You said three", "Say something"]
