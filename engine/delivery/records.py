@@ -8,12 +8,12 @@ same interface later; this one keeps records in Redis for 30 days.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from engine import wire
 from engine.channels.base import Status
 
 RANK = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "played": 3, "failed": 4}
@@ -91,9 +91,9 @@ class RedisDeliveryRecords:
 
 def _advance_args(status: str, at: float, fields: dict[str, Any], always: dict[str, str] | None) -> list[Any]:
     """_ADVANCE's ARGV (see there)."""
-    args: list[Any] = [status, RANK.get(status, 0), at, json.dumps(fields), KEEP_SECONDS]
+    args: list[Any] = [status, RANK.get(status, 0), at, wire.dumps(fields), KEEP_SECONDS]
     if always:
-        args.append(json.dumps(always))
+        args.append(wire.dumps(always))
     return args
 
 

@@ -12,7 +12,6 @@ The bearer token is never logged nor put into an error message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from engine import wire
 from engine.channels.base import SendResult
 from engine.messages import Outbound
 
@@ -134,7 +134,7 @@ class GraphClient:
         raw = await self._call(method, f"{self.base_url}/{self.version}/{path}", what=path,
                                json_body=json_body, form=form)
         try:
-            data = json.loads(raw)
+            data = wire.loads(raw)
         except ValueError:
             data = None
         if not isinstance(data, dict):

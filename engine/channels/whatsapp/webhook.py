@@ -17,12 +17,12 @@ because an exception would make Meta redeliver the same body for days.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from engine import wire
 from engine.channels.base import Event, Parsed, WebhookRejected
 
 from ._fields import error_info, obj, objs, text
@@ -66,17 +66,15 @@ def parse_webhook(body: bytes) -> list[Parsed]:
 
 
 def _load(body: bytes) -> dict[str, Any]:
+    # orjson: strict JSON (no NaN or Infinity, valid UTF-8, integers within 64 bits, at most
+    # 1,024 levels deep), and several times faster than json on every webhook
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        payload = wire.loads(body)
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
         raise WebhookRejected(400, f"body is not JSON: {type(exc).__name__}") from None
     if not isinstance(payload, dict):
         raise WebhookRejected(400, "body is not a JSON object")
     return payload
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _safely(build: Callable[[], T | None]) -> T | None:
