@@ -402,6 +402,17 @@ def busy_seconds() -> float:
     return (user + nice + system + steal) / CLK
 
 
+def peak_mb(pid: int) -> float:
+    """A process's peak resident set (VmHWM) in MB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -459,6 +470,7 @@ class Result:
     redis_calls: dict[str, float] = field(default_factory=dict)
     db_share: float = 0.0  # PostgreSQL's backends serving the system (flowbot-log), in `cpu_share` too
     db_rows: int = 0  # messaging-log rows in PostgreSQL after the run (flowbot-log)
+    peak_mb: float = 0.0  # the system's processes' peak resident memory (VmHWM, Redis not included)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -576,6 +588,7 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
         else:
             stats = await load.run_closed(users, args.warmup, args.duration)
         cpu, rcpu, lcpu, rstats = await sampler
+        peak = sum(peak_mb(p.pid) for p in procs)
         other = float(rstats.pop("_other", 0.0))
         dcpu = float(rstats.pop("_db", 0.0))
         db_rows = 0
@@ -590,7 +603,7 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
             system=name, mode=f"rate {args.rate:g}/s" if args.rate else f"{users} users",
             msgs=stats.answered / args.duration, webhook=stats.webhook, reply=stats.reply,
             cpu_ms=1000 * (sum(cpu) + rcpu + dcpu) / answered, cpu_share=(sum(cpu) + rcpu + dcpu) / args.duration,
-            db_share=dcpu / args.duration, db_rows=db_rows,
+            db_share=dcpu / args.duration, db_rows=db_rows, peak_mb=peak,
             redis_share=rcpu / args.duration, load_share=lcpu / args.duration, other_share=other / args.duration,
             errors=dict(stats.errors), wrong=stats.wrong_kind, missed=stats.missed_slots, unexpected=graph.unexpected,
             redis_calls={k: v / answered for k, v in sorted(rstats.items(), key=lambda kv: -kv[1])})
@@ -749,6 +762,7 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"  round {rnd + 1} {name:<14} {r.msgs:7.0f} msgs/s  webhook p99 {fmt_ms(pct(r.webhook, 0.99))} ms"
                   f"  reply p50 {fmt_ms(pct(r.reply, 0.5))} p99 {fmt_ms(pct(r.reply, 0.99))} ms  cpu {r.cpu_ms:.2f} ms/msg"
                   f" ({100 * r.cpu_share:.0f}% core, load {100 * r.load_share:.0f}%, other {100 * r.other_share:.0f}%)"
+                  f"  peak {r.peak_mb:.0f} MB"
                   + (f"  errors {r.errors}" if r.errors else "") + (f"  wrong {r.wrong}" if r.wrong else ""), flush=True)
             await asyncio.sleep(args.pause)
     server.close()
