@@ -10,9 +10,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from engine.deployment import Deployment
 from engine.web import api, payments, webhooks
+from engine.web._body import asgi_webhook_request
 from engine.web.media import ROUTES as MEDIA_ROUTES
 
 
@@ -25,25 +27,58 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "bots": sorted(deployment.bots)})
 
 
+def _unreachable(exc: Exception) -> None:
+    logging.getLogger("flowbot.web").warning("redis unreachable, answered 503: %s: %s", type(exc).__name__, exc)
+
+
 async def redis_unreachable(request: Request, exc: Exception) -> Response:
     """Redis is restarting or gone: nothing was queued, so say "try again" (providers redeliver
     on any non-2xx; a 503 says it is us, for a while, not their request)."""
-    logging.getLogger("flowbot.web").warning("redis unreachable, answered 503: %s: %s", type(exc).__name__, exc)
+    _unreachable(exc)
     return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "1"})
+
+
+class App(Starlette):
+    """The Starlette app, with one shortcut: `POST /webhooks/whatsapp`, every message of every
+    WhatsApp bot, is answered straight from ASGI (`webhooks.handle_whatsapp`). Starlette's
+    routing, middleware, request and response objects were a noticeable share of a loaded
+    process for a route that reads a body and answers "ok" (docs/decisions/0002). Everything
+    else goes through Starlette."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/webhooks/whatsapp" and scope["method"] == "POST":
+            await self._whatsapp(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _whatsapp(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            status, text = await webhooks.handle_whatsapp(self.state.deployment, lambda: asgi_webhook_request(scope, receive))
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            status, text, headers = 503, "temporarily unavailable", [(b"retry-after", b"1")]
+            _unreachable(exc)
+        except Exception:  # what Starlette's ServerErrorMiddleware would do: log it, answer 500
+            logging.getLogger("flowbot.web").exception("POST /webhooks/whatsapp failed")
+            status, text = 500, "Internal Server Error"
+        body = text.encode()
+        headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def build_app(deployment: Deployment) -> Starlette:
     routes = [
         Route("/healthz", health, methods=["GET"]),
         Route("/webhooks/whatsapp", webhooks.whatsapp_verify, methods=["GET"]),
-        Route("/webhooks/whatsapp", webhooks.whatsapp, methods=["POST"]),
+        # POST /webhooks/whatsapp: App.__call__
         Route("/webhooks/flutterwave", payments.flutterwave, methods=["POST"]),
         Route("/webhooks/{provider:str}/{bot:str}", webhooks.provider, methods=["POST"]),
         Route("/api/v1/bots/{bot:str}/conversations", api.start_conversation, methods=["POST"]),
         Route("/api/v1/bots/{bot:str}/conversations/{user:str}/release", api.release_conversation, methods=["POST"]),
         *MEDIA_ROUTES,  # GET /media/public/{id}, GET /media/{token}: stored files (the storage plugin)
     ]
-    app = Starlette(routes=routes, exception_handlers={RedisConnectionError: redis_unreachable,
+    app = App(routes=routes, exception_handlers={RedisConnectionError: redis_unreachable,
                                                        RedisTimeoutError: redis_unreachable})
     app.state.deployment = deployment
     return app

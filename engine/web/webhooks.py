@@ -7,11 +7,12 @@ A message id seen before is acknowledged and ignored; statuses update the delive
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from engine.channels.base import Parsed, Status, WebhookRejected
+from engine.channels.base import Parsed, Status, WebhookRejected, WebhookRequest
 from engine.delivery import logship
 from engine.delivery.turns import inbound_event
 from engine.deployment import BotHost, Deployment
@@ -57,26 +58,28 @@ async def whatsapp_verify(request: Request) -> Response:
         return _rejected(exc)
 
 
-async def whatsapp(request: Request) -> Response:
-    deployment: Deployment = request.app.state.deployment
+async def handle_whatsapp(deployment: Deployment, read: Callable[[], Awaitable[WebhookRequest]]) -> tuple[int, str]:
+    """POST /webhooks/whatsapp (answered straight from ASGI: engine/web/app.py); `read` gives the
+    request. Returns the status and text to answer; Redis being unreachable raises (503)."""
     host = _whatsapp_host(deployment)
     if host is None:
-        return PlainTextResponse("no WhatsApp bot here", status_code=404)
+        return 404, "no WhatsApp bot here"
     try:
-        wreq = await webhook_request(request, with_url=False)
+        wreq = await read()
         host.adapter.verify(wreq)
         if "json" not in wreq.headers.get("content-type", "application/json"):
             raise WebhookRejected(415, "expected application/json")
         batches = host.adapter.parse_batches(wreq)  # type: ignore[attr-defined]
     except WebhookRejected as exc:
-        return _rejected(exc)
+        log.info("webhook refused: %s", exc.reason)
+        return exc.status, exc.reason
     for batch in batches:
         bot = deployment.route("whatsapp", batch.account)
         if bot is None:
             log.warning("webhook for a number no bot owns: ignored")
             continue
         await take(deployment, bot, batch)
-    return OK
+    return 200, "ok"
 
 
 async def provider(request: Request) -> Response:

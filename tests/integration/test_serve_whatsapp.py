@@ -135,6 +135,17 @@ async def test_bad_webhooks_get_4xx_never_500(server) -> None:  # type: ignore[n
     assert await post(base, wrong, **{"x-hub-signature-256": signature_header(SECRET, wrong)}) == 400
     huge = b'{"object":"whatsapp_business_account","entry":[' + b" " * (2 * 1024 * 1024) + b"]}"
     assert await post(base, huge, **{"x-hub-signature-256": signature_header(SECRET, huge)}) == 413
+    not_json = b'{"object":"whatsapp_business_account","entry":[NaN]}'
+    assert await post(base, not_json, **{"x-hub-signature-256": signature_header(SECRET, not_json)}) == 400
+    assert await post(base, body, **{"content-type": "text/plain"}) == 415
+
+    async def endless():  # no Content-Length: the cap holds while the body streams in
+        for _ in range(40):
+            yield b" " * 65536
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/webhooks/whatsapp", data=endless(), headers={"content-type": "application/json"}) as r:
+            assert r.status == 413
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base}/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "42"}) as r:
             assert r.status == 200 and await r.text() == "42"
