@@ -386,6 +386,8 @@ def systems(args: argparse.Namespace, port: int, graph_url: str, redis_url: str)
         # A/B in the same run: the engine as copied to --base (e.g. before a change) against this tree
         "flowbot-base": System("flowbot-base", "memory", [serve + ["--with-worker"]], fb, True,
                                Path(args.base) if args.base else ROOT),
+        "flowbot-log-base": System("flowbot-log-base", "memory", [serve + ["--with-worker"]], fb, True,
+                                   Path(args.base) if args.base else ROOT),
         # an experiment, not a configuration: redis-py without its default 5 s socket timeout
         "flowbot-nost": System("flowbot-nost", "memory", [serve + ["--with-worker"]],
                                {**fb, "BENCH_REDIS_SOCKET_TIMEOUT": "none"}, True),
@@ -515,7 +517,7 @@ async def run_one(args: argparse.Namespace, name: str, graph: Graph, graph_url: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOWBOT_", "WHATSAPP_", "REDIS_URL"))}
     env.update(system.env)
     env.pop("DATABASE_URL", None)  # no PostgreSQL messaging log: Redis only (sessions, queues, delivery records)
-    database = Database(args.pg_url) if name == "flowbot-log" else None
+    database = Database(args.pg_url) if name.startswith("flowbot-log") else None
     if database is not None:
         env["DATABASE_URL"] = database.url
         subprocess.run([PY, "-m", "engine.cli", "migrate"], cwd=system.root, env=env, check=True,
