@@ -183,7 +183,8 @@ UPDATE messages AS m
   FROM (SELECT DISTINCT ON (ms.provider_message_id, ms.channel)
                ms.provider_message_id, ms.channel, ms.status, ms.rank, ms.at, ms.error_code, ms.error_message
           FROM message_statuses AS ms
-          JOIN """ + _RECORD + """ ON ms.provider_message_id = r.provider_id AND ms.channel = r.channel
+          JOIN unnest(%s::text[], %s::text[]) AS r(provider_id, channel)
+            ON ms.provider_message_id = r.provider_id AND ms.channel = r.channel
          ORDER BY ms.provider_message_id, ms.channel, ms.rank DESC, ms.at) AS s
  WHERE m.provider_message_id = s.provider_message_id AND m.channel = s.channel AND s.rank > m.status_rank
 """
@@ -297,7 +298,8 @@ class PostgresStore:
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(_LOCK_PROVIDER_IDS, (keys,))
             await cur.execute(_INSERT_BATCH, (rows,))
-            await cur.execute(_CATCH_UP_BATCH, (rows,))
+            # only the ids: the batch's bodies are parsed once, by the insert
+            await cur.execute(_CATCH_UP_BATCH, ([p["provider_id"] for p in batch], [p["channel"] for p in batch]))
 
     async def status(self, status: Status) -> None:
         rank = RANK.get(status.status, 0)
