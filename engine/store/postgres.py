@@ -66,7 +66,20 @@ def _recordset(batch: list[dict[str, Any]]) -> Jsonb:
 
 
 def _jsonb_text(value: Any) -> str:
-    return wire.dumps(value).decode("utf-8")
+    """JSON for a jsonb parameter, cleaned (see _clean) only when it has to be: orjson refuses
+    unpaired surrogates, and a NUL shows as the escape jsonb refuses. Cleaning every string of
+    every row was most of the log shipper's own CPU."""
+    try:
+        text = wire.dumps(value)
+    except (TypeError, ValueError):  # a surrogate: orjson refuses it, and so does json's UTF-8
+        text = b"\\u0000"
+    if b"\\u0000" in text:
+        text = wire.dumps(_clean(value))
+    return text.decode("utf-8")
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _when(at: float | datetime | None) -> datetime | None:
@@ -114,11 +127,12 @@ class LogRow:
                    error_code=error_code, error_message=error_message[:ERROR_TEXT_MAX] if error_message else None,
                    at=at)
 
-    def params(self) -> dict[str, Any]:
-        """The parameters of _INSERT_MESSAGE (cleaned: see _clean)."""
+    def params(self, *, clean: bool = True) -> dict[str, Any]:
+        """The parameters of _INSERT_MESSAGE (cleaned: see _clean; `clean=False` for a batch,
+        which `_recordset` cleans as a whole only when it needs to)."""
         if self.direction not in ("in", "out"):
             raise ValueError(f"direction is 'in' or 'out', not {self.direction!r}")
-        return _clean({"bot": self.bot, "user": self.user, "direction": self.direction, "channel": self.channel,
+        return (_clean if clean else _same)({"bot": self.bot, "user": self.user, "direction": self.direction, "channel": self.channel,
                 "account": self.account, "provider_id": self.provider_id, "item_id": self.item_id, "kind": self.kind,
                 "body": Jsonb(self.body), "template_name": self.template_name,
                 "template_language": self.template_language, "status": self.status,
@@ -252,7 +266,7 @@ class PostgresStore:
 
     async def log_many(self, rows: Iterable[LogRow]) -> int:
         """Log a batch in one statement; returns how many were new (duplicates are skipped)."""
-        batch = [row.params() for row in rows]
+        batch = [row.params(clean=False) for row in rows]
         if not batch:
             return 0
         async with self.pool.connection() as conn, conn.cursor() as cur:
@@ -290,16 +304,16 @@ class PostgresStore:
         for bot, user, provider_id, item in sends:
             row = LogRow.outbound(bot, {"to": user, **item.get("o", {})}, channel=self._channel(bot, item),
                                   provider_id=provider_id, item_id=item.get("id") or None, status="sent")
-            batch.append(row.params())
+            batch.append(row.params(clean=False))
         if not batch:
             return
-        keys = sorted({f"{p['channel']}:{p['provider_id']}" for p in batch})  # one order: no deadlock between shippers
+        keys = sorted({_clean(f"{p['channel']}:{p['provider_id']}") for p in batch})  # one order: no deadlock between shippers
         rows = _recordset(batch)
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             await cur.execute(_LOCK_PROVIDER_IDS, (keys,))
             await cur.execute(_INSERT_BATCH, (rows,))
             # only the ids: the batch's bodies are parsed once, by the insert
-            await cur.execute(_CATCH_UP_BATCH, ([p["provider_id"] for p in batch], [p["channel"] for p in batch]))
+            await cur.execute(_CATCH_UP_BATCH, ([_clean(p["provider_id"]) for p in batch], [_clean(p["channel"]) for p in batch]))
 
     async def status(self, status: Status) -> None:
         rank = RANK.get(status.status, 0)

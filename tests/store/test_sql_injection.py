@@ -80,3 +80,21 @@ async def test_what_postgres_cannot_store_in_text_is_replaced_not_an_error(pg_st
     assert await pg_store.is_opted_out("shop", "u\x001")
     await pg_store.audit("a\x00", "b", "c", {"d": nasty})
     assert (await pg_store.forget_user("shop", "u\x001"))["messages"] == 1
+
+
+@pytest.mark.parametrize("nasty", ["before\x00after end", "before \ud800 end", "plain ascii", "non-ascii: ñ ü 🌽"])
+async def test_the_shippers_batches_store_what_text_cannot_hold_too(pg_store: PostgresStore, nasty: str) -> None:
+    """The messaging-log shipper's batch paths (`log_many`, `sent_many`) clean a batch only when
+    its JSON shows it must: the same rows come out as from the one-row path."""
+    from engine.messages import outbound_to_json
+    from engine.store.postgres import LogRow
+
+    clean = nasty.replace("\x00", "\ufffd").replace("\ud800", "\ufffd")
+    inbound = Inbound(user=f"u-{nasty}", text=nasty, message_id=f"m-{nasty}", extra={f"k-{nasty}": [nasty]})
+    assert await pg_store.log_many([LogRow.inbound("shop", inbound), LogRow.inbound("shop", Inbound(user="other", text="ok"))]) == 2
+    await pg_store.sent_many([("shop", f"u-{nasty}", f"wamid-{nasty}",
+                               {"id": f"item-{nasty}", "o": outbound_to_json(Outbound(to=f"u-{nasty}", text=nasty))})])
+    rows = await pg_store.history("shop", f"u-{clean}")
+    assert [r["direction"] for r in rows] == ["in", "out"]
+    assert rows[0]["body"]["text"] == clean and rows[0]["body"]["extra"] == {f"k-{clean}": [clean]}
+    assert rows[1]["body"]["text"] == clean and rows[1]["provider_id"] == f"wamid-{clean}"
