@@ -39,6 +39,7 @@ ERROR_TEXT_MAX = 1000
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+SENT_CHUNK = 500  # sent rows per transaction of sent_many (each holds one advisory lock per row)
 
 
 def _clean(value: Any) -> Any:
@@ -298,15 +299,19 @@ class PostgresStore:
             await conn.execute(_CATCH_UP, (provider_id, channel, provider_id, channel))
 
     async def sent_many(self, sends: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
-        """`sent` for a batch of (bot, user, provider id, item), in one transaction and a few
-        round trips (the messaging-log shipper's path: hundreds a second)."""
+        """`sent` for a batch of (bot, user, provider id, item), in transactions of at most
+        SENT_CHUNK rows and a few round trips each (the messaging-log shipper's path: hundreds a
+        second). Each transaction holds an advisory lock per provider id, so it is kept well
+        within PostgreSQL's lock table (max_locks_per_transaction x max_connections)."""
         batch = []
         for bot, user, provider_id, item in sends:
             row = LogRow.outbound(bot, {"to": user, **item.get("o", {})}, channel=self._channel(bot, item),
                                   provider_id=provider_id, item_id=item.get("id") or None, status="sent")
             batch.append(row.params(clean=False))
-        if not batch:
-            return
+        for start in range(0, len(batch), SENT_CHUNK):
+            await self._sent_chunk(batch[start:start + SENT_CHUNK])
+
+    async def _sent_chunk(self, batch: list[dict[str, Any]]) -> None:
         keys = sorted({_clean(f"{p['channel']}:{p['provider_id']}") for p in batch})  # one order: no deadlock between shippers
         rows = _recordset(batch)
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:

@@ -121,3 +121,23 @@ async def test_a_batch_of_sends_is_logged_once_and_catches_up_with_early_statuse
     async with pg_store.pool.connection() as conn:
         count = await (await conn.execute("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.b%'")).fetchone()
     assert count == (5,)
+
+
+async def test_a_large_batch_of_sends_goes_in_chunks_and_misses_nothing(pg_store: PostgresStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Past SENT_CHUNK rows `sent_many` commits in several transactions (each holds an advisory
+    lock per row): every row lands once, and early statuses catch up in every chunk."""
+    from engine.store import postgres
+
+    monkeypatch.setattr(postgres, "SENT_CHUNK", 2)
+    for n in (1, 4):
+        await pg_store.status(status("delivered", pid=f"wamid.c{n}", at=T0 + 3))
+    sends = [("shop", f"u{n}", f"wamid.c{n}", {"id": f"item-c{n}", "o": outbound_to_json(Outbound(to=f"u{n}", text=f"reply {n}"))})
+             for n in range(5)]
+    await pg_store.sent_many(sends)
+    for n in range(5):
+        record = await pg_store.get(f"wamid.c{n}")
+        assert record is not None and record["body"]["text"] == f"reply {n}"
+        assert record["status"] == ("delivered" if n in (1, 4) else "sent"), (n, record["status"])
+    async with pg_store.pool.connection() as conn:
+        count = await (await conn.execute("SELECT count(*) FROM messages WHERE provider_message_id LIKE 'wamid.c%'")).fetchone()
+    assert count == (5,)
