@@ -53,7 +53,7 @@ def status_row(status: Status) -> dict[str, Any]:
 
 
 class LogShipper:
-    def __init__(self, redis: aioredis.Redis, prefix: str, store: Any, batch: int = 2000, lease_ms: int = 10_000) -> None:
+    def __init__(self, redis: aioredis.Redis, prefix: str, store: Any, batch: int = 4000, lease_ms: int = 10_000) -> None:
         self.redis = redis
         self.key = log_key(prefix)
         self.lease = f"{prefix}:log:shipper"
@@ -62,7 +62,7 @@ class LogShipper:
         self.lease_ms = lease_ms
         self.shipped = 0
 
-    async def run(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+    async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         token = secrets.token_hex(8)
         while not stop.is_set():
             try:
