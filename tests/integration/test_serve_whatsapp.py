@@ -137,6 +137,8 @@ async def test_bad_webhooks_get_4xx_never_500(server) -> None:  # type: ignore[n
     assert await post(base, huge, **{"x-hub-signature-256": signature_header(SECRET, huge)}) == 413
     not_json = b'{"object":"whatsapp_business_account","entry":[NaN]}'
     assert await post(base, not_json, **{"x-hub-signature-256": signature_header(SECRET, not_json)}) == 400
+    lone = b'{"object":"whatsapp_business_account","entry":[{"id":"\\ud800"}]}'  # a lone surrogate escape
+    assert await post(base, lone, **{"x-hub-signature-256": signature_header(SECRET, lone)}) == 400
     assert await post(base, body, **{"content-type": "text/plain"}) == 415
 
     async def endless():  # no Content-Length: the cap holds while the body streams in

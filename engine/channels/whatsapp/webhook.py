@@ -66,8 +66,9 @@ def parse_webhook(body: bytes) -> list[Parsed]:
 
 
 def _load(body: bytes) -> dict[str, Any]:
-    # orjson: strict JSON (no NaN or Infinity, valid UTF-8, integers within 64 bits, at most
-    # 1,024 levels deep), and several times faster than json on every webhook
+    # orjson: strict JSON (no NaN or Infinity, valid UTF-8 and no lone surrogate escape, at
+    # most 1,024 levels deep; an integer past 64 bits becomes a float), and several times
+    # faster than json on every webhook
     try:
         payload = wire.loads(body)
     except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
