@@ -97,8 +97,10 @@ class LogShipper:
         sends: list[tuple[str, str, str, dict[str, Any]]] = []
         for row in rows:  # in order, after the messages they refer to exist
             kind = row.get("t")
-            if kind == "sent":  # a run of sends goes in one transaction
+            if kind == "sent":  # the sends between two statuses go together
                 sends.append((row["b"], row["u"], row["p"], row["i"]))
+                continue
+            if kind == "in":  # logged above; it must not split a run of sends (one transaction each)
                 continue
             if sends:
                 await self.store.sent_many(sends)

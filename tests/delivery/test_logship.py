@@ -49,3 +49,49 @@ async def test_rows_survive_a_failed_write_and_ship_once(redis_url: str, redis_p
     history = await pg_store.history("demo", "254700000001")
     assert [h["provider_id"] for h in history] == ["wamid.L0", "wamid.L1", "wamid.L2"]
     await client.aclose()
+
+
+class CountsSends:
+    """The real store, counting the shipper's `sent_many` transactions."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.sent_batches: list[int] = []
+
+    async def sent_many(self, sends: Any) -> None:
+        sends = list(sends)
+        self.sent_batches.append(len(sends))
+        await self.store.sent_many(sends)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def test_sends_between_inbound_rows_ship_together_and_statuses_after_them(redis_url: str, redis_prefix: str, pg_store) -> None:  # type: ignore[no-untyped-def]
+    """The list interleaves inbound rows (the turns' commits) and sent rows (the senders'
+    pops): the inbound rows do not split the sends into a transaction each, and a status is
+    applied after the send it is about."""
+    import redis.asyncio as aioredis
+
+    from engine.channels.base import Status
+    from engine.messages import Outbound, outbound_to_json
+
+    client = aioredis.Redis.from_url(redis_url)
+    key = logship.log_key(redis_prefix)
+    for i in range(4):
+        user = f"25470000010{i}"
+        event = {"m": inbound_to_json(Inbound(user=user, text=f"msg {i}", message_id=f"wamid.I{i}"))}
+        item = {"id": f"item-{i}", "o": outbound_to_json(Outbound(to=user, text=f"reply {i}"))}
+        await client.rpush(key, logship.encode(logship.inbound_row("demo", event)),
+                           logship.encode(logship.sent_row("demo", user, f"wamid.O{i}", item)))
+        if i == 1:
+            await client.rpush(key, logship.encode(logship.status_row(Status(message_id="wamid.O1", status="read", timestamp=1.0e9))))
+    store = CountsSends(pg_store)
+    assert await LogShipper(client, redis_prefix, store).ship_once() == 9
+    assert store.sent_batches == [2, 2]  # split only by the status
+    record = await pg_store.get("wamid.O1")
+    assert record is not None and record["status"] == "read"
+    for i in range(4):
+        history = await pg_store.history("demo", f"25470000010{i}")
+        assert [(h["direction"], h["provider_id"]) for h in history] == [("in", f"wamid.I{i}"), ("out", f"wamid.O{i}")]
+    await client.aclose()
