@@ -12,7 +12,10 @@ acknowledgement. Here a batch read from the stream does them together:
 4. one pipeline freeing the locks and acknowledging the wakes of users with nothing left.
 
 What is not the plain case — a read receipt, a message waiting out its backoff, a failed send,
-more messages behind the first — goes on in the per-user path, which already holds the lock.
+more messages behind the first — goes on in the per-user path, which already holds the lock,
+in the background (a batch never waits for its slowest member; so do sends Graph is slow to
+answer). `send_claimed` starts at step 2 for replies the turn batch claimed in its commit; their
+wakes are the turns', acknowledged with the pop.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,17 +83,16 @@ class SendClaim:
     result: SendResult | BaseException | None = None
     freed: bool = False  # the lock was freed with the last pop
     ack: tuple[str, str] | None = None  # (stream, group) of the wake: None = the sends stream
-    ack_with_pop: bool = False  # acknowledge the wake in the pop's pipeline (nothing else can be behind it)
-    acked: bool = False
+    ack_with_pop: bool = False  # the wake is acknowledged in the pop's pipeline (nothing else can be behind it)
 
 
 class SendBatch:
     """The batch path of one Sender (see the module docstring)."""
 
-    def __init__(self, sender: Sender, background: Background | None = None) -> None:
+    def __init__(self, sender: Sender) -> None:
         self.sender = sender
         self._release = sender.queue.redis.register_script(RELEASE_LOCK)
-        self.background = background or Background("sending")
+        self.background = Background("sending")  # late sends, users drained one at a time
 
     async def drain_many(self, wakes: list[Wake]) -> None:
         """The wakes read from the sends stream."""
@@ -149,10 +151,7 @@ class SendBatch:
         """One pipeline: free the locks still held and acknowledge the wakes of users with nothing
         left to send; the busy ones are looked at again shortly."""
         queue = self.sender.queue
-        acks: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for c in done:
-            if not c.acked:
-                acks[c.ack or (queue.sends, GROUP)].append(c.wake.entry_id)
+        acks = self._by_stream(c for c in done if not c.ack_with_pop)
         acks[(queue.sends, GROUP)] += [w.entry_id for w in busy] + extra
         async with queue.redis.pipeline(transaction=False) as pipe:
             for c in done:
@@ -160,10 +159,7 @@ class SendBatch:
                     pipe.eval(RELEASE_LOCK, 1, c.lock, c.token)
             for wake in busy:  # another sender has the user and drains it to the end; look again shortly
                 pipe.zadd(queue.retry, {f"{wake.bot}|{wake.user}": time.time() + 0.05})
-            for (stream, group), ids in acks.items():
-                if ids:
-                    pipe.xack(stream, group, *ids)
-                    pipe.xdel(stream, *ids)
+            _acknowledge(pipe, acks)
             results = await pipe.execute(raise_on_error=False) if pipe.command_stack else []
         for result in results:
             if isinstance(result, Exception):
@@ -250,9 +246,7 @@ class SendBatch:
                               str(c.item.get("id", "")), logship.encode(row) if row is not None else "", c.token)
                     if in_pipe is not None:
                         in_pipe(pipe, c.wake.bot, c.wake.user, c.result.provider_id, c.item)
-                for (stream, group), ids in _group_acks(c for c in sent if c.ack_with_pop).items():
-                    pipe.xack(stream, group, *ids)
-                    pipe.xdel(stream, *ids)
+                _acknowledge(pipe, self._by_stream(c for c in sent if c.ack_with_pop))
                 return await pipe.execute(raise_on_error=False)
 
         # Graph has these messages now: ride out a short Redis outage rather than send them twice
@@ -267,7 +261,6 @@ class SendBatch:
                 assert isinstance(c.result, SendResult)
                 await _persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
             popped, head, c.freed = int(result[0]), result[1], bool(result[2])
-            c.acked = c.ack_with_pop
             if not popped:
                 log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
                             self.sender.lease_ms, extra={"bot": c.wake.bot})
@@ -289,10 +282,16 @@ class SendBatch:
                 return  # the entry stays pending: retried after the visibility timeout
         await sender.drain_held(c.wake, c.lock, c.token, drain=drain, ack=c.ack)
 
+    def _by_stream(self, claims: Iterable[SendClaim]) -> defaultdict[tuple[str, str], list[str]]:
+        """The claims' wake ids by (stream, group): the sends stream's, or the turn's (`ack`)."""
+        acks: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+        for c in claims:
+            acks[c.ack or (self.sender.queue.sends, GROUP)].append(c.wake.entry_id)
+        return acks
 
-def _group_acks(claims: Iterable[SendClaim]) -> dict[tuple[str, str], list[str]]:
-    acks: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for c in claims:
-        assert c.ack is not None
-        acks[c.ack].append(c.wake.entry_id)
-    return acks
+
+def _acknowledge(pipe: Any, acks: Mapping[tuple[str, str], list[str]]) -> None:
+    for (stream, group), ids in acks.items():
+        if ids:
+            pipe.xack(stream, group, *ids)
+            pipe.xdel(stream, *ids)

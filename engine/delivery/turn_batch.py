@@ -192,8 +192,8 @@ class TurnBatch:
         can take at once are sent from here, their wakes acknowledged once sent."""
         worker, queue = self.worker, self.worker.queue
         lease = 0  # 0: the replies go through the sends stream
-        if self.sends is not None and worker.sender is not None and self.sends.background.held < worker.sender.concurrency:
-            lease = worker.sender.lease_ms
+        if self.sends is not None and self.sends.background.held < self.sends.sender.concurrency:
+            lease = self.sends.sender.lease_ms
         done: list[str] = []
         pending: list[tuple[_Claim, Any, int, list[dict[str, Any]]]] = []  # claim, turn, its commit's place, its items
         async with queue.redis.pipeline(transaction=False) as pipe:

@@ -27,6 +27,9 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "bots": sorted(deployment.bots)})
 
 
+UNAVAILABLE, RETRY_AFTER = "temporarily unavailable", "1"  # the 503 while Redis is unreachable
+
+
 def _unreachable(exc: Exception) -> None:
     logging.getLogger("flowbot.web").warning("redis unreachable, answered 503: %s: %s", type(exc).__name__, exc)
 
@@ -35,7 +38,7 @@ async def redis_unreachable(request: Request, exc: Exception) -> Response:
     """Redis is restarting or gone: nothing was queued, so say "try again" (providers redeliver
     on any non-2xx; a 503 says it is us, for a while, not their request)."""
     _unreachable(exc)
-    return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "1"})
+    return PlainTextResponse(UNAVAILABLE, status_code=503, headers={"Retry-After": RETRY_AFTER})
 
 
 class App(Starlette):
@@ -56,7 +59,7 @@ class App(Starlette):
         try:
             status, text = await webhooks.handle_whatsapp(self.state.deployment, lambda: asgi_webhook_request(scope, receive))
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            status, text, headers = 503, "temporarily unavailable", [(b"retry-after", b"1")]
+            status, text, headers = 503, UNAVAILABLE, [(b"retry-after", RETRY_AFTER.encode())]
             _unreachable(exc)
         except Exception:  # what Starlette's ServerErrorMiddleware would do: log it, answer 500
             logging.getLogger("flowbot.web").exception("POST /webhooks/whatsapp failed")
@@ -79,6 +82,6 @@ def build_app(deployment: Deployment) -> Starlette:
         *MEDIA_ROUTES,  # GET /media/public/{id}, GET /media/{token}: stored files (the storage plugin)
     ]
     app = App(routes=routes, exception_handlers={RedisConnectionError: redis_unreachable,
-                                                       RedisTimeoutError: redis_unreachable})
+                                                 RedisTimeoutError: redis_unreachable})
     app.state.deployment = deployment
     return app
