@@ -30,6 +30,7 @@ from engine.delivery.queue import RedisQueue
 from engine.delivery.ratelimit import Throughput
 from engine.delivery.records import RedisDeliveryRecords
 from engine.flow.loader import LoadedBot, load_bot
+from engine.redis_packing import lean
 from engine.runtime import Runtime
 from engine.runtime.redis_store import RedisStore
 
@@ -103,6 +104,7 @@ class Deployment:
         pool = aioredis.BlockingConnectionPool.from_url(
             redis_url, max_connections=int(os.environ.get("FLOWBOT_REDIS_CONNECTIONS", "256")), timeout=30,
             **redis_socket_options(redis_url))
+        pool.connection_class = lean(pool.connection_class)
         client = aioredis.Redis.from_pool(pool)
         keys = frozenset(k.strip() for k in os.environ.get("FLOWBOT_API_KEYS", "").split(",") if k.strip())
         deployment = cls(redis=client, prefix=prefix, api_keys=keys)

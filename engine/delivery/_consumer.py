@@ -23,8 +23,9 @@ from engine.delivery.queue import RedisQueue, Wake
 log = logging.getLogger("flowbot.delivery")
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 FIRST_PAUSE, LAST_PAUSE = 0.1, 5.0
-# Batches in flight at once per consumer: while they run, wakes pile up in the stream, so the
-# next read takes many at a time (a batch's Redis work costs about the same for 2 users or 50)
+# Batches in flight at once per consumer, unless it asks otherwise: while they run, wakes pile up
+# in the stream, so the next read takes many at a time (a batch's Redis work costs about the same
+# for 2 users or 50)
 MAX_BATCHES = 2
 
 
@@ -65,6 +66,7 @@ async def consume(
     before_read: Callable[[], Awaitable[None]] | None = None,
     drain_many: Callable[[list[Wake]], Awaitable[None]] | None = None,
     background: Background | None = None,
+    max_batches: int = MAX_BATCHES,
 ) -> None:
     """`drain` one wake per task; or, with `drain_many`, each batch read at once in one task (so
     its Redis work can go in a few pipelines for all of its users instead of per user), with
@@ -84,7 +86,7 @@ async def consume(
         pause = FIRST_PAUSE
         while not stop.is_set():
             room = concurrency - sum(running.values()) - background.held
-            if room <= 0 or (drain_many is not None and len(running) >= MAX_BATCHES):
+            if room <= 0 or (drain_many is not None and len(running) >= max_batches):
                 await asyncio.wait(set(running) | set(background.tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             wakes: list[Wake] = []

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flowbot.worker")
 QUICK = 0.05  # seconds: turns done by then commit together; a slower one (an action's I/O) on its own
+# One batch of turns in flight per worker: a batch is CPU (its slow turns and its sends go on in
+# the background), so a second one only splits the wakes into smaller batches. Measured A/B,
+# one core, 32 users: 595 -> 799 messages/s, 1.68 -> 1.25 ms of CPU a message (decision 0002)
+IN_FLIGHT = 1
 
 # KEYS: lock, lock line, inbox, session, rate counter, outbox. ARGV: token, lease ms, the
 # counter's expiry in seconds (0 = the bot has no rate limit: nothing counted). Returns {0} when

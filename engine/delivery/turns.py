@@ -52,13 +52,13 @@ class TurnWorker:
     sender: Sender | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        from engine.delivery.turn_batch import TurnBatch
+        from engine.delivery.turn_batch import IN_FLIGHT, TurnBatch
 
         batch = TurnBatch(self) if self.batched else None
         await consume(self.queue, self.queue.turns, GROUP, self.consumer, concurrency=self.concurrency,
                       visibility_ms=self.visibility_ms, block_ms=self.block_ms, stop=stop, drain=self.drain,
                       select=self._unique, drain_many=batch.drain_many if batch is not None else None,
-                      background=batch.background if batch is not None else None)
+                      background=batch.background if batch is not None else None, max_batches=IN_FLIGHT)
         if batch is not None:
             await batch.finish()
 

@@ -159,9 +159,13 @@ class GraphClient:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {"Authorization": f"Bearer {token}"}
+        data: Any = form() if form else None
+        if json_body is not None:  # orjson: aiohttp's json= goes through the standard library's encoder
+            data = wire.dumps(json_body)
+            headers["Content-Type"] = "application/json"
         try:
-            async with self._session.request(method, url, json=json_body, data=form() if form else None,
-                                             headers=headers, timeout=self._timeout) as response:
+            async with self._session.request(method, url, data=data, headers=headers,
+                                             timeout=self._timeout) as response:
                 ok = 200 <= response.status < 300
                 payload = await (response.read() if limit is None or not ok else _read_at_most(response, limit))
                 log.debug("graph %s %s -> %s", method, what, response.status)
