@@ -81,17 +81,20 @@ class LogShipper:
 
     async def ship_once(self) -> int:
         """Ship the oldest rows; trim them only once PostgreSQL has them."""
-        from engine.store.postgres import LogRow
+        from engine.store.postgres import YIELD_EVERY, LogRow
 
         raw = await self.redis.lrange(self.key, 0, self.batch - 1)
         if not raw:
             return 0
-        rows = [wire.loads(r) for r in raw]
+        rows: list[dict[str, Any]] = []
         messages: list[LogRow] = []
-        for row in rows:
-            kind = row.get("t")
-            if kind == "in":
-                messages.append(LogRow.inbound(row["b"], inbound_from_json(row["m"])))
+        for start in range(0, len(raw), YIELD_EVERY):
+            for r in raw[start:start + YIELD_EVERY]:
+                row = wire.loads(r)
+                rows.append(row)
+                if row.get("t") == "in":
+                    messages.append(LogRow.inbound(row["b"], inbound_from_json(row["m"])))
+            await asyncio.sleep(0)  # a batch is thousands of rows: let webhooks and turns in between slices
         if messages:
             await self.store.log_many(messages)
         sends: list[tuple[str, str, str, dict[str, Any]]] = []

@@ -17,6 +17,7 @@ other.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -39,6 +40,10 @@ ERROR_TEXT_MAX = 1000
 
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Rows built between two yields to the event loop in the batch paths (the log shipper's). The
+# shipper shares its process with the webhooks and the turns; a whole batch built at once held
+# them up (webhook p99 at 200 messages/s: 13.7 ms with the log, 8.9 without; decision 0002).
+YIELD_EVERY = 100
 SENT_CHUNK = 500  # sent rows per transaction of sent_many (each holds one advisory lock per row)
 
 
@@ -308,6 +313,8 @@ class PostgresStore:
             row = LogRow.outbound(bot, {"to": user, **item.get("o", {})}, channel=self._channel(bot, item),
                                   provider_id=provider_id, item_id=item.get("id") or None, status="sent")
             batch.append(row.params(clean=False))
+            if len(batch) % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # thousands of rows: let the process's other tasks in between
         for start in range(0, len(batch), SENT_CHUNK):
             await self._sent_chunk(batch[start:start + SENT_CHUNK])
 

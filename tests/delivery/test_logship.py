@@ -95,3 +95,50 @@ async def test_sends_between_inbound_rows_ship_together_and_statuses_after_them(
         history = await pg_store.history("demo", f"25470000010{i}")
         assert [(h["direction"], h["provider_id"]) for h in history] == [("in", f"wamid.I{i}"), ("out", f"wamid.O{i}")]
     await client.aclose()
+
+
+async def test_a_large_batch_lets_the_event_loop_in_while_it_is_built(redis_url: str, redis_prefix: str, pg_store,  # type: ignore[no-untyped-def]
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipper shares its process with webhooks and turns: decoding thousands of rows, and
+    building thousands of sent rows, yields to them every YIELD_EVERY rows."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from engine.store import postgres
+
+    client = aioredis.Redis.from_url(redis_url)
+    key = logship.log_key(redis_prefix)
+    rows = 1000
+    async with client.pipeline(transaction=False) as pipe:
+        for i in range(rows // 2):
+            event = {"m": inbound_to_json(Inbound(user="254700000002", text=f"m {i}", message_id=f"wamid.Y{i}"))}
+            pipe.rpush(key, logship.encode(logship.inbound_row("demo", event)))
+            pipe.rpush(key, logship.encode(logship.sent_row("demo", "254700000002", f"wamid.Z{i}",
+                                                              {"id": f"item{i}", "o": {"text": f"r {i}"}})))
+        await pipe.execute()
+    ticks = 0
+    seen_at_decode: list[int] = []
+    seen_at_build: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    real_loads, real_outbound = logship.wire.loads, postgres.LogRow.outbound
+    monkeypatch.setattr(logship.wire, "loads", lambda raw: (seen_at_decode.append(ticks), real_loads(raw))[1])
+    monkeypatch.setattr(postgres.LogRow, "outbound", staticmethod(
+        lambda *a, **k: (seen_at_build.append(ticks), real_outbound(*a, **k))[1]))
+    running = asyncio.create_task(ticker())
+    try:
+        assert await LogShipper(client, redis_prefix, pg_store).ship_once() == rows
+    finally:
+        running.cancel()
+        await client.delete(key)
+        await client.aclose()
+    # without the yields, every row of a phase would see the same tick count
+    assert len(set(seen_at_decode)) >= rows // postgres.YIELD_EVERY
+    assert len(set(seen_at_build)) >= (rows // 2) // postgres.YIELD_EVERY
+    assert len(await pg_store.history("demo", "254700000002", limit=2000)) == rows
