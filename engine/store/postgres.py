@@ -43,7 +43,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Rows built between two yields to the event loop in the batch paths (the log shipper's). The
 # shipper shares its process with the webhooks and the turns; a whole batch built at once held
 # them up (webhook p99 at 200 messages/s: 13.7 ms with the log, 8.9 without; decision 0002).
-YIELD_EVERY = 100
+YIELD_EVERY = 20
 SENT_CHUNK = 500  # sent rows per transaction of sent_many (each holds one advisory lock per row)
 
 
