@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from redis.exceptions import NoScriptError
+
 from engine.channels.base import Adapter, SendError
 from engine.delivery import logship
 from engine.delivery._consumer import UNREACHABLE, consume
@@ -35,15 +37,18 @@ OUTSIDE_WINDOW = frozenset({131047, 63016})
 
 
 async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) -> T:
-    """Run a Redis write, trying again while Redis is unreachable, for up to `patience` s."""
+    """Run a Redis write, trying again while Redis is unreachable, for up to `patience` s. Also
+    when Redis forgot the write's script twice in a row (a SCRIPT FLUSH, or a restart, between
+    redis-py's reload and its retry): the script did not run, so running it again is safe, and
+    giving up here would send the message again."""
     give_up, pause = time.monotonic() + patience, 0.1
     while True:
         try:
             return await write()
-        except UNREACHABLE as exc:
+        except (*UNREACHABLE, NoScriptError) as exc:
             if time.monotonic() + pause > give_up:
                 raise
-            log.warning("redis unreachable (%s) after a send; trying again in %.1fs", type(exc).__name__, pause)
+            log.warning("redis write after a send failed (%s); trying again in %.1fs", type(exc).__name__, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 
