@@ -48,7 +48,7 @@ async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) ->
         except (*UNREACHABLE, NoScriptError) as exc:
             if time.monotonic() + pause > give_up:
                 raise
-            log.warning("redis write after a send failed (%s); trying again in %.1fs", type(exc).__name__, pause)
+            log.warning("a redis write failed (%s); trying again in %.1fs", type(exc).__name__, pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 

@@ -31,6 +31,7 @@ from engine import wire
 from engine.delivery._consumer import Background, outcome
 from engine.delivery.queue import COMMIT_SCRIPT, RELEASE_LOCK, Wake, new_id
 from engine.delivery.send_batch import SendBatch, SendClaim
+from engine.delivery.sender import _persist
 from engine.delivery.turns import GROUP
 from engine.runtime import Runtime
 from engine.runtime.redis_store import RedisStore
@@ -76,8 +77,13 @@ local freed = 0
 if left == 0 and redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]); freed = 1 end
 local out = redis.call('LLEN', KEYS[2])
 local sending = 0
-if applied and freed == 1 and out > 0 and out == tonumber(ARGV[5]) and tonumber(ARGV[#ARGV - 1]) > 0
-    and redis.call('SET', KEYS[7], ARGV[#ARGV], 'NX', 'PX', ARGV[#ARGV - 1]) then sending = 1 end
+if out > 0 and out == tonumber(ARGV[5]) and tonumber(ARGV[#ARGV - 1]) > 0 then
+  if applied and freed == 1 then
+    if redis.call('SET', KEYS[7], ARGV[#ARGV], 'NX', 'PX', ARGV[#ARGV - 1]) then sending = 1 end
+  elseif not applied and redis.call('GET', KEYS[7]) == ARGV[#ARGV] then
+    sending = 1  -- this commit again (its answer was lost): the send lock it took is still ours
+  end
+end
 return {left, out, freed, sending}""").replace("for i = 6 + n, #ARGV do", "for i = 6 + n, #ARGV - 2 do")
 assert _COMMIT_RELEASE.count("KEYS[6]") == 2 and "#ARGV - 2" in _COMMIT_RELEASE and "if applied then" in _COMMIT_RELEASE, \
     "COMMIT_SCRIPT changed: update the batch commit"
@@ -234,7 +240,10 @@ class TurnBatch:
                     pipe.xadd(queue.sends, {"b": bot, "u": user})
             if not pipe.command_stack:
                 return done
-            results = await pipe.execute(raise_on_error=False)
+            stack = list(pipe.command_stack)
+        # a commit runs at most once; if its answer is lost, the same pipeline runs again, and
+        # each script in it sees that it already ran (the lock, the inbox head and the send lock)
+        results = await _persist(lambda: _execute(queue.redis, stack))
         for c, place in releases:
             if isinstance(results[place], Exception):
                 raise results[place]
@@ -275,6 +284,13 @@ class TurnBatch:
 
     async def _release_now(self, c: _Claim) -> None:
         await self._release(keys=[self.worker.queue.key(c.wake.bot, c.wake.user, "lock")], args=[c.token])
+
+
+async def _execute(redis: Any, stack: list[Any]) -> list[Any]:
+    """Run these pipeline commands (a failed pipeline forgets its commands, so each try gets its own)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.command_stack.extend(stack)
+        return list(await pipe.execute(raise_on_error=False))
 
 
 def _plain_lock(runtime: Runtime) -> bool:

@@ -602,3 +602,36 @@ async def test_a_hanging_inline_send_holds_back_no_other_user(setup) -> None:  #
         await asyncio.gather(*tasks)
     assert texts(adapter, "fast0") == ["Say something", "You said one", "Say something", "You said two", "Say something",
                                        "You said three", "Say something"]
+
+
+async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup, batching, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The connection drops after Redis ran a batch's commit but before its answer came back:
+    redis-py runs the pipeline again, and the commit finds itself already applied. On the inline
+    path the first run took the user's send lock for this worker; the second run must hand the
+    reply to this worker's sender all the same, not leave it for the lease (30 s) to run out."""
+    from redis.asyncio.client import Pipeline
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from engine.delivery.turn_batch import _COMMIT_RELEASE
+
+    runtime, queue, adapter, records = setup
+    real = Pipeline._execute_pipeline
+    lost: list[int] = []
+
+    async def loses_the_answer_once(self, connection, commands, raise_on_error):  # type: ignore[no-untyped-def]
+        answer = await real(self, connection, commands, raise_on_error)
+        if not lost and any(_COMMIT_RELEASE in map(str, args) for args, _ in commands):
+            lost.append(1)
+            raise RedisConnectionError("Connection closed by server.")  # redis-py reconnects and runs it again
+        return answer
+
+    monkeypatch.setattr(Pipeline, "_execute_pipeline", loses_the_answer_once)
+    await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="hi", message_id="m0")), "m0")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 1, *loops, timeout=5.0)  # well under the 30 s lease
+    await run_until(lambda: True, *loops)
+    assert texts(adapter, "u1") == ["Say something"]
+    assert bool(lost) == (batching != "one-by-one")  # the per-user path commits outside a pipeline
+    assert await queue.redis.llen(queue.key("echo", "u1", "out")) == 0
+    assert not await queue.redis.exists(queue.key("echo", "u1", "sendlock"), queue.key("echo", "u1", "lock"))
+    assert (await queue.redis.xpending(queue.turns, "workers"))["pending"] == 0
