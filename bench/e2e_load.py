@@ -19,7 +19,8 @@ runs on a shared machine vary a lot.
 Systems: bare (bench/bare_app.py), pywa (bench/pywa_bot.py), flowbot (`flowbot serve
 bench/bots/shop --with-worker`, Redis without persistence), flowbot-aof (the same, Redis with
 appendonly everysec), flowbot-fsync (appendfsync always), flowbot-split (`flowbot serve
---no-worker` + `flowbot worker`, on the system's core or --worker-cpu), flowbot-80 (the real
+--no-worker` + `flowbot worker`, on the system's core or --worker-cpu), flowbot-log and
+flowbot-log-split (the same two with the messaging log in PostgreSQL), flowbot-80 (the real
 80 messages/s send limit; the others raise FLOWBOT_SEND_RATE out of the way), flowbot-base (the
 engine copied to --base: cp -r engine actions schemas locales templates DIR), flowbot-nost (an
 experiment: redis-py without its socket timeout, via bench/_patches/sitecustomize.py).
@@ -382,6 +383,10 @@ def systems(args: argparse.Namespace, port: int, graph_url: str, redis_url: str)
         "flowbot-fsync": System("flowbot-fsync", "fsync", [serve + ["--with-worker"]], fb, True),
         "flowbot-split": System("flowbot-split", "memory",
                                 [serve + ["--no-worker"]] + [[PY, "-m", "engine.cli", "worker", bot]] * args.workers, fb, True),
+        # the same, with the log: the shipper, the turns and the sends in the worker, the web
+        # process left to answer webhooks (both processes on the system's core)
+        "flowbot-log-split": System("flowbot-log-split", "memory",
+                                    [serve + ["--no-worker"]] + [[PY, "-m", "engine.cli", "worker", bot]] * args.workers, fb, True),
         "flowbot-80": System("flowbot-80", "memory", [serve + ["--with-worker"]], {**fb, "FLOWBOT_SEND_RATE": "80"}, True),
         # A/B in the same run: the engine as copied to --base (e.g. before a change) against this tree
         "flowbot-base": System("flowbot-base", "memory", [serve + ["--with-worker"]], fb, True,

@@ -135,7 +135,7 @@ async def shop(tmp_path: Path, redis_url: str, redis_prefix: str, postgres_db: s
         yield Shop(base, graph, flw, store, log_path)
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.to_thread(proc.wait, 10)  # the fakes answer from this event loop: do not block it
         log.close()
         await flw.stop()
         await graph.stop()

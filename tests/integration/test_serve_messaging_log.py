@@ -71,6 +71,6 @@ async def test_messages_and_statuses_reach_the_log(tmp_path: Path, redis_url: st
     finally:
         await store.close()
         proc.terminate()
-        proc.wait(10)
+        await asyncio.to_thread(proc.wait, 10)  # the fakes answer from this event loop: do not block it
         log.close()
         await fake.stop()

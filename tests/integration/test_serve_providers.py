@@ -102,7 +102,7 @@ async def twilio(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIter
         yield f"http://127.0.0.1:{port}", public, fake
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.to_thread(proc.wait, 10)  # the fakes answer from this event loop: do not block it
         await fake.stop()
 
 
@@ -143,7 +143,7 @@ async def chatwoot(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIt
         yield f"http://127.0.0.1:{port}", fake
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.to_thread(proc.wait, 10)  # the fakes answer from this event loop: do not block it
         await fake.stop()
 
 

@@ -57,7 +57,7 @@ async def server(redis_url: str, redis_prefix: str, tmp_path: Path) -> AsyncIter
         yield base, fake
     finally:
         proc.terminate()
-        proc.wait(10)
+        await asyncio.to_thread(proc.wait, 10)  # the fakes answer from this event loop: do not block it
         log.close()
         await fake.stop()
     logged = (tmp_path / "serve.log").read_text()
