@@ -179,6 +179,7 @@ class TurnBatch:
         with_event = [c for c in claimed if c.event is not None]
         for c in with_event:  # a user with no due time before nor after the turn needs no ZREM
             c.was_due = c.runtime.due_time(c.session) if c.session is not None else None
+        await _stored_consent(with_event)
         tasks = {asyncio.ensure_future(worker.compute(c.runtime, c.session, c.wake.user, c.event or {},
                                                       limited=worker.limited(c.runtime, c.rate_count))): c
                  for c in with_event}
@@ -284,6 +285,29 @@ class TurnBatch:
 
     async def _release_now(self, c: _Claim) -> None:
         await self._release(keys=[self.worker.queue.key(c.wake.bot, c.wake.user, "lock")], args=[c.token])
+
+
+async def _stored_consent(claims: list[_Claim]) -> None:
+    """Users whose message starts a new session: whether a STOP outlived their last one, asked of
+    the consent store in one query per bot for the batch (the runtime asks once per user,
+    engine/runtime/consent.py). They get a fresh session carrying the answer; if the store does
+    not answer, each turn asks on its own, as without a batch."""
+    new: dict[str, list[_Claim]] = {}
+    for c in claims:
+        if c.session is None and (c.event or {}).get("k") == "in" and \
+                getattr(c.runtime.consent, "opted_out_among", None) is not None:
+            new.setdefault(c.wake.bot, []).append(c)
+    for bot, group in new.items():
+        runtime = group[0].runtime
+        try:
+            opted_out = await runtime.consent.opted_out_among(bot, [c.wake.user for c in group])  # type: ignore[union-attr]
+        except Exception:
+            log.warning("the consent store did not answer for a batch: asking per user", exc_info=True,
+                        extra={"bot": bot})
+            continue
+        for c in group:
+            c.session = runtime.new_session()
+            c.session.opted_out = c.wake.user in opted_out
 
 
 async def _execute(redis: Any, stack: list[Any]) -> list[Any]:

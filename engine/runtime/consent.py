@@ -36,6 +36,9 @@ class ConsentLedger(Protocol):
 
     async def is_opted_out(self, bot: str, user: str) -> bool: ...
 
+    # optional: `opted_out_among(bot, users) -> set[str]`, is_opted_out for a batch of users in
+    # one call (the turn worker's batch path uses it when the ledger has it)
+
 
 async def record(rt: Runtime, user: str, opted_out: bool, keyword: str) -> bool:
     """Append the user's STOP or START to the ledger; False when there is none or it failed.

@@ -441,6 +441,16 @@ class PostgresStore:
         current = await self.consent(bot, user, channel)
         return current is not None and current["state"] == "opted_out"
 
+    async def opted_out_among(self, bot: str, users: Iterable[str], channel: str = "whatsapp") -> set[str]:
+        """Of `users`, those whose current consent is opted_out: `is_opted_out` for a batch, one query."""
+        wanted = [_clean(u) for u in users]
+        if not wanted:
+            return set()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT user_id FROM consent WHERE bot = %s AND channel = %s"
+                                     " AND user_id = ANY(%s) AND state = 'opted_out'", (_clean(bot), channel, wanted))
+            return {str(row[0]) for row in await cur.fetchall()}
+
     async def consent_history(self, bot: str, user: str, channel: str = "whatsapp") -> list[dict[str, Any]]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute("SELECT state, source, detail, at, recorded_at FROM consent_events"

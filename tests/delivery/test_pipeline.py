@@ -635,3 +635,71 @@ async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup
     assert await queue.redis.llen(queue.key("echo", "u1", "out")) == 0
     assert not await queue.redis.exists(queue.key("echo", "u1", "sendlock"), queue.key("echo", "u1", "lock"))
     assert (await queue.redis.xpending(queue.turns, "workers"))["pending"] == 0
+
+
+@pytest.mark.postgres
+async def test_a_stop_that_outlived_the_session_keeps_the_bot_quiet_with_one_query_a_batch(setup, batching, pg_store) -> None:  # type: ignore[no-untyped-def]
+    """Users without a session: those whose last word in the consent store is STOP get nothing
+    (until START), the others their reply. The batch path asks the store once for the batch's
+    new users; the per-user path once per user. A store that fails answers as 'not opted out'."""
+    runtime, queue, adapter, records = setup
+    asked: list[list[str]] = []
+    singles: list[str] = []
+
+    class Counting:
+        def __init__(self, store: Any) -> None:
+            self.store = store
+
+        async def opted_out_among(self, bot: str, users: list[str]) -> set[str]:
+            asked.append(sorted(users))
+            return set(await self.store.opted_out_among(bot, users))
+
+        async def is_opted_out(self, bot: str, user: str) -> bool:
+            singles.append(user)
+            return bool(await self.store.is_opted_out(bot, user))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.store, name)
+
+    runtime.consent = Counting(pg_store)
+    quiet, talkative = ["q1", "q2", "q3"], ["t1", "t2", "t3", "t4", "t5"]
+    for user in quiet:
+        await pg_store.opt_out("echo", user, source="keyword", detail="STOP")
+    await pg_store.opt_out("echo", "t5", source="keyword", detail="STOP")
+    await pg_store.opt_in("echo", "t5", source="keyword", detail="START")  # the latest word counts
+    for user in quiet + talkative:
+        await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="hi", message_id=f"{user}-0")), f"{user}-0")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: all(texts(adapter, u) for u in talkative), *loops)
+    until = asyncio.get_running_loop().time() + 0.3  # the quiet ones get time to (not) be answered
+    await run_until(lambda: asyncio.get_running_loop().time() > until, *loops)
+    assert all(texts(adapter, u) == ["Say something"] for u in talkative)
+    assert all(texts(adapter, u) == [] for u in quiet)
+    assert (await queue.redis.xpending(queue.turns, "workers"))["pending"] == 0
+    everyone = sorted(quiet + talkative)
+    if batching == "one-by-one":
+        assert sorted(singles) == everyone and asked == []
+    else:  # each new user asked about once, in batches, never one by one
+        assert sorted(u for batch in asked for u in batch) == everyone and singles == []
+        assert len(asked) < len(everyone)
+
+
+async def test_a_batch_whose_consent_store_fails_answers_everyone(setup, batching) -> None:  # type: ignore[no-untyped-def]
+    """The store is down: nobody is taken for opted out (a message the user sent us is answered;
+    only a proactive start must know, and that path refuses instead)."""
+    runtime, queue, adapter, records = setup
+
+    class Down:
+        async def opted_out_among(self, bot: str, users: list[str]) -> set[str]:
+            raise ConnectionError("the database is restarting")
+
+        async def is_opted_out(self, bot: str, user: str) -> bool:
+            raise ConnectionError("the database is restarting")
+
+    runtime.consent = Down()
+    users = [f"d{n}" for n in range(4)]
+    for user in users:
+        await queue.enqueue("echo", user, inbound_event(Inbound(user=user, text="hi", message_id=f"{user}-0")), f"{user}-0")
+    await run_until(lambda: all(texts(adapter, u) for u in users),
+                    TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20))
+    assert all(texts(adapter, u) == ["Say something"] for u in users)
