@@ -12,16 +12,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from engine.delivery.queue import RedisQueue, Wake
 
 log = logging.getLogger("flowbot.delivery")
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+T = TypeVar("T")
 FIRST_PAUSE, LAST_PAUSE = 0.1, 5.0
 # Batches in flight at once per consumer, unless it asks otherwise: while they run, wakes pile up
 # in the stream, so the next read takes many at a time (a batch's Redis work costs about the same
@@ -126,6 +127,23 @@ async def consume(
     if running:
         await asyncio.wait(set(running))
     await background.wait()
+
+
+async def persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) -> T:
+    """Run a Redis write, trying again while Redis is unreachable, for up to `patience` s. Also
+    when Redis forgot the write's script twice in a row (a SCRIPT FLUSH, or a restart, between
+    redis-py's reload and its retry): the script did not run, so running it again is safe, and
+    giving up here would send the message again."""
+    give_up, pause = time.monotonic() + patience, 0.1
+    while True:
+        try:
+            return await write()
+        except (*UNREACHABLE, NoScriptError) as exc:
+            if time.monotonic() + pause > give_up:
+                raise
+            log.warning("a redis write failed (%s); trying again in %.1fs", type(exc).__name__, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def outcome(task: asyncio.Future[Any]) -> Any:

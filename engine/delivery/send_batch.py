@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any
 from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
-from engine.delivery._consumer import Background, outcome
+from engine.delivery._consumer import Background, outcome, persist
 from engine.delivery.queue import RELEASE_LOCK, Wake, new_id, one_per_user
-from engine.delivery.sender import GROUP, _persist
+from engine.delivery.sender import GROUP
 from engine.messages import outbound_from_json
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class SendBatch:
                 return await pipe.execute(raise_on_error=False)
 
         # Graph has these messages now: ride out a short Redis outage rather than send them twice
-        results = await _persist(write)
+        results = await persist(write)
         self.sender.sent_count += len(sent)
         step = 2 if in_pipe is not None else 1
         for i, c in enumerate(sent):
@@ -259,7 +259,7 @@ class SendBatch:
                 raise result
             if in_pipe is None:
                 assert isinstance(c.result, SendResult)
-                await _persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
+                await persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
             popped, head, c.freed = int(result[0]), result[1], bool(result[2])
             if not popped:
                 log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",

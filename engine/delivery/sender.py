@@ -16,41 +16,21 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from redis.exceptions import NoScriptError
+from typing import Any
 
 from engine.channels.base import Adapter, SendError
 from engine.delivery import logship
-from engine.delivery._consumer import UNREACHABLE, consume
+from engine.delivery._consumer import consume, persist
 from engine.delivery.queue import RELEASE_LOCK, RedisQueue, Wake
 from engine.delivery.ratelimit import Throughput
 from engine.delivery.records import DeliveryRecords
 from engine.messages import outbound_from_json, outbound_to_json
 
 log = logging.getLogger("flowbot.sender")
-T = TypeVar("T")
 GROUP = "senders"
 OUTSIDE_WINDOW = frozenset({131047, 63016})
-
-
-async def _persist(write: Callable[[], Awaitable[T]], patience: float = 60.0) -> T:
-    """Run a Redis write, trying again while Redis is unreachable, for up to `patience` s. Also
-    when Redis forgot the write's script twice in a row (a SCRIPT FLUSH, or a restart, between
-    redis-py's reload and its retry): the script did not run, so running it again is safe, and
-    giving up here would send the message again."""
-    give_up, pause = time.monotonic() + patience, 0.1
-    while True:
-        try:
-            return await write()
-        except (*UNREACHABLE, NoScriptError) as exc:
-            if time.monotonic() + pause > give_up:
-                raise
-            log.warning("a redis write failed (%s); trying again in %.1fs", type(exc).__name__, pause)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 5.0)
 
 
 def batching() -> bool:
@@ -196,8 +176,8 @@ class Sender:
             # Graph has it now: if Redis failed here and we gave up, the message would go out
             # again, so ride out a short outage (the pop is of this very item, or nothing)
             sent_id, item_id = result.provider_id, str(item.get("id", ""))
-            mine = await _persist(lambda: self.queue.pop_sent(bot, user, row, item_id=item_id))  # noqa: B023 - awaited here
-            await _persist(lambda: self.records.sent(bot, user, sent_id, item))  # noqa: B023 - awaited here
+            mine = await persist(lambda: self.queue.pop_sent(bot, user, row, item_id=item_id))  # noqa: B023 - awaited here
+            await persist(lambda: self.records.sent(bot, user, sent_id, item))  # noqa: B023 - awaited here
             self.sent_count += 1
             if not mine:  # another sender took this message off: our lease ran out and it has the user now
                 log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",

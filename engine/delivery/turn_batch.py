@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import wire
-from engine.delivery._consumer import Background, outcome
+from engine.delivery._consumer import Background, outcome, persist
 from engine.delivery.queue import COMMIT_SCRIPT, RELEASE_LOCK, Wake, new_id
 from engine.delivery.send_batch import SendBatch, SendClaim
-from engine.delivery.sender import _persist
 from engine.delivery.turns import GROUP
-from engine.runtime import Runtime
+from engine.runtime import Runtime, consent
 from engine.runtime.redis_store import RedisStore
 from engine.runtime.session import Session
 
@@ -244,7 +243,7 @@ class TurnBatch:
             stack = list(pipe.command_stack)
         # a commit runs at most once; if its answer is lost, the same pipeline runs again, and
         # each script in it sees that it already ran (the lock, the inbox head and the send lock)
-        results = await _persist(lambda: _execute(queue.redis, stack))
+        results = await persist(lambda: _execute(queue.redis, stack))
         for c, place in releases:
             if isinstance(results[place], Exception):
                 raise results[place]
@@ -289,21 +288,16 @@ class TurnBatch:
 
 async def _stored_consent(claims: list[_Claim]) -> None:
     """Users whose message starts a new session: whether a STOP outlived their last one, asked of
-    the consent store in one query per bot for the batch (the runtime asks once per user,
-    engine/runtime/consent.py). They get a fresh session carrying the answer; if the store does
-    not answer, each turn asks on its own, as without a batch."""
+    the consent store once per bot for the batch (engine/runtime/consent.py; the runtime would ask
+    once per user). They get a fresh session carrying the answer."""
     new: dict[str, list[_Claim]] = {}
     for c in claims:
-        if c.session is None and (c.event or {}).get("k") == "in" and \
-                getattr(c.runtime.consent, "opted_out_among", None) is not None:
+        if c.session is None and (c.event or {}).get("k") == "in" and c.runtime.consent is not None:
             new.setdefault(c.wake.bot, []).append(c)
-    for bot, group in new.items():
+    for group in new.values():
         runtime = group[0].runtime
-        try:
-            opted_out = await runtime.consent.opted_out_among(bot, [c.wake.user for c in group])  # type: ignore[union-attr]
-        except Exception:
-            log.warning("the consent store did not answer for a batch: asking per user", exc_info=True,
-                        extra={"bot": bot})
+        opted_out = await consent.stored_opt_outs(runtime, [c.wake.user for c in group])
+        if opted_out is None:
             continue
         for c in group:
             c.session = runtime.new_session()

@@ -19,6 +19,7 @@ STOP the session saw holds until the user's START, whatever the store says meanw
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class ConsentLedger(Protocol):
     async def is_opted_out(self, bot: str, user: str) -> bool: ...
 
     # optional: `opted_out_among(bot, users) -> set[str]`, is_opted_out for a batch of users in
-    # one call (the turn worker's batch path uses it when the ledger has it)
+    # one call (see stored_opt_outs)
 
 
 async def record(rt: Runtime, user: str, opted_out: bool, keyword: str) -> bool:
@@ -75,3 +76,18 @@ async def stored_opt_out(rt: Runtime, user: str, *, strict: bool) -> bool:
         log.warning("consent unknown (the store did not answer): answering the user", exc_info=True,
                     extra={"bot": rt.bot.name})
         return False
+
+
+async def stored_opt_outs(rt: Runtime, users: Sequence[str]) -> set[str] | None:
+    """`stored_opt_out` for many users at once (the turn worker's batch of new sessions), in
+    one call of the ledger's `opted_out_among`; None when there is no ledger, it has no batch
+    form, or it does not answer (logged): each turn then asks on its own."""
+    among = getattr(rt.consent, "opted_out_among", None)
+    if among is None:
+        return None
+    try:
+        return set(await among(rt.bot.name, list(users)))
+    except Exception:
+        log.warning("consent unknown for a batch (the store did not answer): asking per user", exc_info=True,
+                    extra={"bot": rt.bot.name})
+        return None
