@@ -4,7 +4,7 @@
     {p}:{bot:user}:seen   sorted set of recent event ids (7 days): a redelivered id is a no-op
     {p}:{bot:user}:out    the user's outbox: messages waiting to be sent, in order
     {p}:{bot:user}:s      the session (the same key RedisStore uses)
-    {p}:{bot:user}:c      the id of the user's last committed turn (10 minutes): a commit is applied once
+    {p}:{bot:user}:commits  the ids of the user's turns committed in the last 10 minutes: a commit is applied once
     {p}:turns             stream of "user U of bot B has events" (consumer group `workers`)
     {p}:sends             stream of "user U of bot B has messages to send" (group `senders`)
     {p}:retry             sorted set: "bot|user" -> when its failed send may be tried again
@@ -53,17 +53,24 @@ redis.call('RPUSH', KEYS[2], ARGV[4])
 return 1
 """
 
-# KEYS: session, outbox, inbox, last commit, log. ARGV: commit id, session, ttl ms, events to
+# KEYS: session, outbox, inbox, recent commits, log. ARGV: commit id, session, ttl ms, events to
 # drop, number of outbox items n, the n items, then the log rows. Returns the inbox and outbox
-# lengths after it.
+# lengths after it. The recent commits are a sorted set (id -> when, ms), not the last id alone:
+# a commit whose answer was lost may be sent again after the user's next turn has committed (its
+# lock was free), and must still find itself there, or its replies would go out twice.
 COMMIT_SCRIPT = """
-if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+local applied = not redis.call('ZSCORE', KEYS[4], ARGV[1])
+if applied then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   local n = tonumber(ARGV[5])
   for i = 6, 5 + n do redis.call('RPUSH', KEYS[2], ARGV[i]) end
   for _ = 1, tonumber(ARGV[4]) do redis.call('LPOP', KEYS[3]) end
   for i = 6 + n, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
-  redis.call('SET', KEYS[4], ARGV[1], 'PX', 600000)
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('ZADD', KEYS[4], ms, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ms - 600000)
+  redis.call('PEXPIRE', KEYS[4], 600000)
 end
 return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}
 """
@@ -215,7 +222,7 @@ class RedisQueue:
         in the user's inbox and messages in the outbox, read in the same transaction. Applied
         once, however often the client sends it (see the module docstring)."""
         keys = [self.key(bot, user, "s"), self.key(bot, user, "out"), self.key(bot, user, "in"),
-                self.key(bot, user, "c"), self.log]
+                self.key(bot, user, "commits"), self.log]
         items = [wire.dumps(o) for o in outbound]
         rows = [wire.dumps(r) for r in log_rows or []]
         left, out = await self._commit(keys=keys, args=[new_id(), session, int(ttl * 1000), popped, len(items),

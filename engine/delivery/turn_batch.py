@@ -68,8 +68,6 @@ return {1, head or false, redis.call('GET', KEYS[4]) or false, count, head and 0
 # the same token) so the worker sends them itself instead of waking a sender through the stream.
 # Returns {inbox length, outbox length, 1 when the lock was freed, 1 when the send lock was taken}.
 _COMMIT_RELEASE = COMMIT_SCRIPT.replace(
-    "if redis.call('GET', KEYS[4]) ~= ARGV[1] then",
-    "local applied = redis.call('GET', KEYS[4]) ~= ARGV[1]\nif applied then").replace(
     "return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}",
     """local left = redis.call('LLEN', KEYS[3])
 local freed = 0
@@ -223,7 +221,7 @@ class TurnBatch:
                 bot, user, runtime = c.wake.bot, c.wake.user, c.runtime
                 outbound, rows = worker.outbox_items(runtime, turn, c.event or {})
                 keys = [queue.key(bot, user, "s"), queue.key(bot, user, "out"), queue.key(bot, user, "in"),
-                        queue.key(bot, user, "c"), queue.log, queue.key(bot, user, "lock"), queue.key(bot, user, "sendlock")]
+                        queue.key(bot, user, "commits"), queue.log, queue.key(bot, user, "lock"), queue.key(bot, user, "sendlock")]
                 items = [wire.dumps(o) for o in outbound]
                 args = [new_id(), runtime.seal(turn.session), int(runtime.bot.session.ttl * 1000), 1, len(items),
                         *items, *(wire.dumps(r) for r in rows or []), lease, c.token]

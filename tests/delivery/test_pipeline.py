@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.channels.base import SendError, SendResult
-from engine.delivery.queue import RedisQueue
+from engine.delivery.queue import COMMIT_SCRIPT, RedisQueue
 from engine.delivery.records import RedisDeliveryRecords
 from engine.delivery.sender import Sender
 from engine.delivery.turns import TurnWorker, inbound_event
@@ -604,17 +604,15 @@ async def test_a_hanging_inline_send_holds_back_no_other_user(setup) -> None:  #
                                        "You said three", "Say something"]
 
 
-async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup, batching, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The connection drops after Redis ran a batch's commit but before its answer came back:
-    redis-py runs the pipeline again, and the commit finds itself already applied. On the inline
-    path the first run took the user's send lock for this worker; the second run must hand the
-    reply to this worker's sender all the same, not leave it for the lease (30 s) to run out."""
+def lose_a_commits_answer(monkeypatch: pytest.MonkeyPatch, meanwhile: Any = None) -> list[int]:
+    """The first pipeline holding a batch commit runs on Redis, then (after `meanwhile`, if
+    given) its connection drops before the answer is read; the returned list is non-empty once
+    that happened."""
     from redis.asyncio.client import Pipeline
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from engine.delivery.turn_batch import _COMMIT_RELEASE
 
-    runtime, queue, adapter, records = setup
     real = Pipeline._execute_pipeline
     lost: list[int] = []
 
@@ -622,10 +620,22 @@ async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup
         answer = await real(self, connection, commands, raise_on_error)
         if not lost and any(_COMMIT_RELEASE in map(str, args) for args, _ in commands):
             lost.append(1)
-            raise RedisConnectionError("Connection closed by server.")  # redis-py reconnects and runs it again
+            if meanwhile is not None:
+                await meanwhile()
+            raise RedisConnectionError("Connection closed by server.")  # the batch runs the pipeline again
         return answer
 
     monkeypatch.setattr(Pipeline, "_execute_pipeline", loses_the_answer_once)
+    return lost
+
+
+async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup, batching, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The connection drops after Redis ran a batch's commit but before its answer came back:
+    redis-py runs the pipeline again, and the commit finds itself already applied. On the inline
+    path the first run took the user's send lock for this worker; the second run must hand the
+    reply to this worker's sender all the same, not leave it for the lease (30 s) to run out."""
+    runtime, queue, adapter, records = setup
+    lost = lose_a_commits_answer(monkeypatch)
     await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="hi", message_id="m0")), "m0")
     loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
     await run_until(lambda: len(adapter.sent) >= 1, *loops, timeout=5.0)  # well under the 30 s lease
@@ -635,6 +645,46 @@ async def test_a_commit_whose_answer_is_lost_still_sends_the_reply_at_once(setup
     assert await queue.redis.llen(queue.key("echo", "u1", "out")) == 0
     assert not await queue.redis.exists(queue.key("echo", "u1", "sendlock"), queue.key("echo", "u1", "lock"))
     assert (await queue.redis.xpending(queue.turns, "workers"))["pending"] == 0
+
+
+async def test_a_commit_sent_again_after_the_users_next_turn_is_still_applied_once(setup, batching, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The answer of a batch's commit is lost, and before the batch runs it again the user writes
+    again and another worker commits a turn for them (the first commit had freed the user's lock).
+    The commit must still find itself applied: its reply queued once, the user's new message not
+    dropped from the inbox. With only the last commit's id remembered, it was applied twice: the
+    reply sent twice (seen in the Redis-restart fault test) and the new message lost."""
+    if batching == "one-by-one":
+        pytest.skip("the per-user path commits outside a pipeline; its script: the next test")
+    runtime, queue, adapter, records = setup
+
+    async def the_next_turn_commits() -> None:
+        await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="again", message_id="m1")), "m1")
+        session = await queue.redis.get(queue.key("echo", "u1", "s"))
+        await queue.commit_turn("echo", "u1", session, 60, [], popped=0)  # another worker's turn: its own id
+
+    lost = lose_a_commits_answer(monkeypatch, meanwhile=the_next_turn_commits)
+    await queue.enqueue("echo", "u1", inbound_event(Inbound(user="u1", text="hi", message_id="m0")), "m0")
+    loops = [TurnWorker(queue, {"echo": runtime}, block_ms=20), Sender(queue, {"echo": adapter}, records, block_ms=20)]
+    await run_until(lambda: len(adapter.sent) >= 3, *loops, timeout=5.0)
+    await run_until(lambda: True, *loops)
+    assert lost
+    assert texts(adapter, "u1") == ["Say something", "You said again", "Say something"]
+
+
+async def test_the_commit_script_remembers_every_recent_commit_not_only_the_last(setup) -> None:  # type: ignore[no-untyped-def]
+    """COMMIT_SCRIPT, as the per-user path runs it: commit A, then B, then A again: A is not
+    applied the second time (A's item queued once, B's session kept, no second event popped)."""
+    _, queue, _, _ = setup
+    keys = [queue.key("echo", "u9", k) for k in ("s", "out", "in", "commits")] + [queue.log]
+    await queue.redis.rpush(keys[2], b"e1", b"e2", b"e3")
+    commit = queue.redis.register_script(COMMIT_SCRIPT)
+    assert await commit(keys=keys, args=["A", b"session-a", 60_000, 1, 1, b"item-a"]) == [2, 1]
+    assert await commit(keys=keys, args=["B", b"session-b", 60_000, 1, 0]) == [1, 1]
+    assert await commit(keys=keys, args=["A", b"session-a", 60_000, 1, 1, b"item-a"]) == [1, 1]
+    assert await queue.redis.lrange(keys[1], 0, -1) == [b"item-a"]
+    assert await queue.redis.lrange(keys[2], 0, -1) == [b"e3"]
+    assert await queue.redis.get(keys[0]) == b"session-b"
+    assert await queue.redis.zcard(keys[3]) == 2 and 0 < await queue.redis.pttl(keys[3]) <= 600_000
 
 
 @pytest.mark.postgres
