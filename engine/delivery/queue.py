@@ -75,15 +75,19 @@ end
 return {redis.call('LLEN', KEYS[3]), redis.call('LLEN', KEYS[2])}
 """
 
-# KEYS: outbox, then where the popped head goes: a list (RPUSH) or, with a field, a hash (HSET).
-# ARGV: the head's item id ("" = whatever the head is), the value for KEYS[2] ("" = none), the field.
-_POP_HEAD = """
+# Returns 0 unless the outbox (KEYS[1]) has a head and it is item ARGV[1] ("" = whatever it is).
+_HEAD_IS_ITEM = """
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then return 0 end
 if ARGV[1] ~= '' then
   local ok, item = pcall(cjson.decode, head)
   if not ok or type(item) ~= 'table' or item['id'] ~= ARGV[1] then return 0 end
 end
+"""
+
+# KEYS: outbox, then where the popped head goes: a list (RPUSH) or, with a field, a hash (HSET).
+# ARGV: the head's item id ("" = whatever the head is), the value for KEYS[2] ("" = none), the field.
+_POP_HEAD = _HEAD_IS_ITEM + """
 redis.call('LPOP', KEYS[1])
 if ARGV[2] ~= '' then
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[3], ARGV[2]) else redis.call('RPUSH', KEYS[2], ARGV[2]) end
@@ -91,6 +95,11 @@ end
 return 1
 """
 
+# KEYS: outbox. ARGV: the head's item id ("" = whatever the head is), the new value.
+_REPLACE_HEAD = _HEAD_IS_ITEM + """
+redis.call('LSET', KEYS[1], 0, ARGV[2])
+return 1
+"""
 
 # KEYS: a lock. ARGV: the holder's token. Frees the lock only while this token holds it (a holder
 # whose lease ran out must not free its successor's lock): the send locks, the shipper's lease,
@@ -120,6 +129,7 @@ class RedisQueue:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._commit = redis.register_script(COMMIT_SCRIPT)
         self._pop_head = redis.register_script(_POP_HEAD)
+        self._replace_head = redis.register_script(_REPLACE_HEAD)
         self._intake: list[tuple[tuple[str, str, list[str], list[Any]], asyncio.Future[bool]]] = []
         self._flushing: set[asyncio.Future[None]] = set()
 
@@ -230,8 +240,11 @@ class RedisQueue:
         return int(left), int(out)
 
     # ----- outbox
-    async def replace_head(self, bot: str, user: str, item: dict[str, Any]) -> None:
-        await self.redis.lset(self.key(bot, user, "out"), 0, wire.dumps(item))
+    async def replace_head(self, bot: str, user: str, item: dict[str, Any]) -> bool:
+        """Put `item` (its retry count raised, or its template) in place of the outbox head, only
+        while the head is still that item (by id); False when it no longer was (a sender whose
+        lease ran out must not overwrite the message its successor has moved on to)."""
+        return bool(await self._replace_head(keys=[self.key(bot, user, "out")], args=[str(item.get("id", "")), wire.dumps(item)]))
 
     async def pop_sent(self, bot: str, user: str, log_row: dict[str, Any] | None = None, item_id: str = "") -> bool:
         """Take the sent message off the outbox, with its messaging-log row: only while the head
@@ -249,11 +262,12 @@ class RedisQueue:
         await self.redis.zrem(self.retry, *members)
         return [tuple(_s(m).split("|", 1)) for m in members]  # type: ignore[misc]
 
-    async def dead_letter(self, bot: str, user: str, item: dict[str, Any], error: str) -> None:
-        """Move the outbox head, item `item`, to the dead-letter queue (`flowbot dlq`); once."""
+    async def dead_letter(self, bot: str, user: str, item: dict[str, Any], error: str) -> bool:
+        """Move the outbox head, item `item`, to the dead-letter queue (`flowbot dlq`); once.
+        False when the head was no longer that item."""
         record = {"id": uuid.uuid4().hex[:12], "bot": bot, "user": user, "item": item, "error": error, "at": time.time()}
-        await self._pop_head(keys=[self.key(bot, user, "out"), self.dlq],
-                             args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]])
+        return bool(await self._pop_head(keys=[self.key(bot, user, "out"), self.dlq],
+                             args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]]))
 
 
 _ID_PREFIX = secrets.token_hex(6)  # this process's: ids from two processes never meet

@@ -262,8 +262,7 @@ class SendBatch:
                 await persist(lambda c=c: records.sent(c.wake.bot, c.wake.user, c.result.provider_id, c.item))
             popped, head, c.freed = int(result[0]), result[1], bool(result[2])
             if not popped:
-                log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
-                            self.sender.lease_ms, extra={"bot": c.wake.bot})
+                self.sender.lock_lost(c.wake.bot)
                 done.append(c)
             elif head:
                 slow.append(c)  # more to send: go on in order, one at a time

@@ -121,27 +121,37 @@ class Sender:
 
     async def failed(self, bot: str, user: str, item: dict[str, Any], exc: SendError) -> bool:
         """Deal with a send that failed; True when the user's next message may go now (the
-        template replaced it, or it was dead-lettered), False when the user waits (a retry)."""
+        template replaced it, or it was dead-lettered), False when the user waits (a retry, or the
+        message is no longer at the head: this sender's lease ran out and another has the user)."""
         out = outbound_from_json(item["o"])
         if exc.code in OUTSIDE_WINDOW and out.template is not None and out.kind != "template":
             item["o"] = outbound_to_json(type(out)(to=out.to, kind="template", template=out.template))
-            await self.queue.replace_head(bot, user, item)
+            if not await self.queue.replace_head(bot, user, item):
+                return self.lock_lost(bot)
             log.info("outside the 24-hour window: sending the template instead", extra={"bot": bot})
             return True
         attempt = int(item.get("n", 0))
         if exc.retryable and attempt + 1 < self.max_attempts:
             delay = backoff(attempt, self.base_delay, self.max_delay, exc.retry_after)
             item["n"], item["w"] = attempt + 1, time.time() + delay  # "w": not to be tried before
-            await self.queue.replace_head(bot, user, item)
+            if not await self.queue.replace_head(bot, user, item):
+                return self.lock_lost(bot)
             await self.queue.retry_later(bot, user, item["w"])
             log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
             return False
-        await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}")
+        if not await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}"):
+            return self.lock_lost(bot)
         await self.records.failed(bot, user, item, str(exc), exc.code)
         if self.queue.logging:
             await self.queue.redis.rpush(self.queue.log, logship.encode(logship.failed_row(bot, user, item, str(exc), exc.code)))
         log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
         return True
+
+    def lock_lost(self, bot: str) -> bool:
+        """Say so, and stop draining: a sender whose lease ran out leaves the user to its successor."""
+        log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
+                    self.lease_ms, extra={"bot": bot})
+        return False
 
     async def _mark_read(self, adapter: Adapter, bot: str, user: str, message_id: str, item_id: str = "") -> None:
         """Best effort: a read receipt that fails is dropped, never retried ahead of a reply."""
@@ -180,6 +190,5 @@ class Sender:
             await persist(lambda: self.records.sent(bot, user, sent_id, item))  # noqa: B023 - awaited here
             self.sent_count += 1
             if not mine:  # another sender took this message off: our lease ran out and it has the user now
-                log.warning("send lock lost (lease %d ms ran out): leaving the user to the other sender",
-                            self.lease_ms, extra={"bot": bot})
+                self.lock_lost(bot)
                 return

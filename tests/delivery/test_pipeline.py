@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine import wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery.queue import COMMIT_SCRIPT, RedisQueue
 from engine.delivery.records import RedisDeliveryRecords
@@ -221,6 +222,28 @@ async def test_outside_the_window_a_declared_template_replaces_the_text(setup) -
     await queue.wake_sender("echo", "u1")
     await run_until(lambda: len(adapter.sent) >= 1, Sender(queue, {"echo": adapter}, records, block_ms=20))
     assert adapter.sent[0].kind == "template" and adapter.sent[0].template == Template("parcel_update", "en", ("HD-1",))
+
+
+@pytest.mark.parametrize("error", [
+    SendError("unavailable", status=503, retryable=True),
+    SendError("bad request", status=400, retryable=False),
+    SendError("re-engagement", status=400, code=131047, retryable=False),
+], ids=["retry", "dead-letter", "template"])
+async def test_a_failed_send_whose_message_another_sender_took_off_changes_nothing(setup, error) -> None:  # type: ignore[no-untyped-def]
+    """A sender's lease ran out while its send failed: meanwhile another sender sent that
+    message and moved on to the next. The late failure must not overwrite the new head with the
+    old message (sent twice, the next one lost), dead-letter it or record it as failed."""
+    from engine.messages import outbound_to_json
+
+    _, queue, _, records = setup
+    old = Outbound(to="u1", text="first", template=Template("parcel_update", "en", ("HD-1",)))
+    head = {"id": "x2", "o": outbound_to_json(Outbound(to="u1", text="second")), "n": 0}
+    await queue.redis.rpush(queue.key("echo", "u1", "out"), wire.dumps(head))
+    sender = Sender(queue, {"echo": Recorder()}, records)
+    assert await sender.failed("echo", "u1", {"id": "x1", "o": outbound_to_json(old), "n": 0}, error) is False
+    assert [wire.loads(raw) for raw in await queue.redis.lrange(queue.key("echo", "u1", "out"), 0, -1)] == [head]
+    assert not await queue.redis.exists(queue.dlq, queue.retry)
+    assert await records.get("failed:x1") is None
 
 
 async def reload_with(runtime: Runtime, manifest_extra: str) -> None:
