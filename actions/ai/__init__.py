@@ -40,6 +40,15 @@ def _intent_names(args: Mapping[str, Any]) -> tuple[str, ...] | None:
         return None
     return tuple(names)
 
+def _moderated(args: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """ai.answer's outcomes beyond `answered` and `unknown`: `unsafe` when it moderates first
+    (None when a template decides)."""
+    moderate = args.get("moderate", False)
+    if not isinstance(moderate, bool):
+        return None
+    return ("unsafe",) if moderate else ()
+
+
 ACTIONS = [
     Action(
         name="ai.extract",
@@ -124,7 +133,8 @@ ACTIONS = [
             "additionalProperties": False,
         },
         result={"answer": {"type": "string"}, "citations": {"type": "array"}, "confidence": {"type": "number"}},
-        outcomes=("answered", "unknown"),
+        outcomes=("answered", "unknown"),  # and `unsafe` with `moderate: true`
+        outcomes_of=_moderated,
         description="Answer from the bot's FAQ with citations (hybrid search, cached).",
     ),
 ]

@@ -9,6 +9,7 @@ an `ActionContext` and returns an `ActionResult` (an outcome the flow branches o
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -17,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from jsonschema import Draft7Validator
 
 from engine.validators._base import ValidatorSpec
 
@@ -118,6 +121,24 @@ class Action:
     # `with`, the outcomes beyond `outcomes`, or None when only the run knows (a templated list)
     outcomes_of: Callable[[Mapping[str, Any]], tuple[str, ...] | None] | None = None
 
+    @functools.cached_property
+    def _result_schema(self) -> Draft7Validator | None:
+        """`result` (a schema per data field) as one validator, made at the first call."""
+        return Draft7Validator({"type": "object", "properties": dict(self.result)}) if self.result else None
+
+    def wrong_shape(self, result: ActionResult, args: Mapping[str, Any]) -> str | None:
+        """What is wrong with a result this action returned, against what it declares: an
+        outcome it does not declare, or a data field of the wrong type. None when it is right."""
+        extra = self.outcomes_of(args) if self.outcomes_of is not None else ()
+        if extra is not None and result.outcome not in self.outcomes + extra:
+            return f"answered the outcome {result.outcome!r}, not one it declares ({', '.join(self.outcomes + extra)})"
+        schema = self._result_schema
+        error = next(iter(schema.iter_errors(dict(result.data))), None) if schema is not None else None
+        if error is not None:
+            where = ".".join(map(str, error.absolute_path)) or "data"
+            return f"returned {where} of the wrong shape: {error.message}"
+        return None
+
 
 class ActionError(Exception):
     """An action failed: raised, timed out, or returned something of the wrong shape."""
@@ -179,8 +200,11 @@ async def call(action: Action, ctx: ActionContext, args: Mapping[str, Any], time
     attempt = 0
     while True:
         try:
-            value = await asyncio.wait_for(action.fn(ctx, **args), timeout)
-            return as_result(value)
+            result = as_result(await asyncio.wait_for(action.fn(ctx, **args), timeout))
+            wrong = action.wrong_shape(result, args)
+            if wrong is not None:  # a bug in the plugin, not a passing failure: not retried
+                raise ActionError(wrong)
+            return result
         except ActionError:
             raise
         except TimeoutError as exc:

@@ -71,11 +71,21 @@ async def answers_an_undeclared_outcome(ctx: ActionContext, item: str) -> Action
     return ActionResult(outcome="maybe", data={"user": ctx.user})
 
 
-FAILURES = {
-    "raises": (raises, f"RuntimeError: no wallet for {USER}"),
-    "times out": (hangs, "timed out after 1s"),
-    "wrong shape": (answers_a_list, "returned list, expected an ActionResult or a mapping"),
-    "undeclared outcome": (answers_an_undeclared_outcome, "outcome 'maybe' has no branch"),
+async def answers_a_balance_in_words(ctx: ActionContext, item: str) -> ActionResult:
+    return ActionResult(data={"balance": "plenty", "item": item})
+
+
+BALANCE = {"balance": {"type": "number"}, "item": {"type": "string"}}
+# failure -> (the action, what the log line says, what the action declares beyond its arguments)
+FAILURES: dict[str, tuple[Any, str, dict[str, Any]]] = {
+    "raises": (raises, f"RuntimeError: no wallet for {USER}", {}),
+    "times out": (hangs, "timed out after 1s", {}),
+    "wrong shape": (answers_a_list, "returned list, expected an ActionResult or a mapping", {}),
+    "wrong field type": (answers_a_balance_in_words, "returned balance of the wrong shape: 'plenty' is not of type 'number'",
+                         {"result": BALANCE}),
+    "undeclared outcome": (answers_an_undeclared_outcome, "answered the outcome 'maybe', not one it declares (ok)", {}),
+    "outcome with no branch": (answers_an_undeclared_outcome, "outcome 'maybe' has no branch",
+                               {"outcomes": ("ok", "maybe")}),
 }
 
 
@@ -121,8 +131,9 @@ def write_bot(root: Path) -> Path:
 @pytest.mark.parametrize("failure", list(FAILURES))
 async def test_a_failing_plugin_gets_the_flows_error_message_and_one_log_line(
         tmp_path: Path, logged: Lines, failure: str, lang: str) -> None:
-    fn, problem = FAILURES[failure]
-    plugins = Plugins(actions={"wallet.lookup": Action(name="wallet.lookup", fn=fn, args={"item": {"type": "string"}})})
+    fn, problem, declared = FAILURES[failure]
+    plugins = Plugins(actions={"wallet.lookup": Action(name="wallet.lookup", fn=fn, args={"item": {"type": "string"}},
+                                                       **declared)})
     store = MemoryStore()
     rt = Runtime(load_bot(write_bot(tmp_path), plugins=plugins), store, FakeClock(), plugins)
     first = await rt.handle(Inbound(user=USER, text="hi"))
@@ -144,3 +155,27 @@ async def test_a_failing_plugin_gets_the_flows_error_message_and_one_log_line(
     assert "wallet.lookup" in line and "main.lookup" in line, line
     assert problem.replace(USER, "254•••••••78") in line, line
     assert USER not in line, line
+
+
+async def test_a_result_of_the_wrong_shape_is_not_tried_again_and_a_right_one_passes() -> None:
+    """Retries are for passing failures; a plugin answering the wrong shape will answer it again.
+    Fields the action does not declare, and an outcome `outcomes_of` adds for this call, pass."""
+    from engine.runtime.actions import ActionError, call
+
+    calls: list[str] = []
+
+    async def lookup(ctx: ActionContext, item: str) -> ActionResult:
+        calls.append(item)
+        if item == "maize":
+            return ActionResult(data={"balance": "plenty"})
+        return ActionResult(outcome=item, data={"balance": 12.5, "note": "extra fields are fine"})
+
+    action = Action(name="wallet.lookup", fn=lookup, args={"item": {"type": "string"}}, result=BALANCE,
+                    outcomes_of=lambda args: (str(args.get("item")),))
+    ctx = ActionContext(bot="wallet", user=USER, lang="en", slots={}, settings={}, flow="main", step="lookup",
+                        idempotency_key="k1")
+    with pytest.raises(ActionError, match="balance of the wrong shape"):
+        await call(action, ctx, {"item": "maize"}, timeout=1, retries=2)
+    assert calls == ["maize"]
+    result = await call(action, ctx, {"item": "beans"}, timeout=1, retries=2)
+    assert (result.outcome, result.data["balance"]) == ("beans", 12.5)
