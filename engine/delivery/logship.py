@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import socket
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -63,7 +65,7 @@ class LogShipper:
         self.shipped = 0
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        token = secrets.token_hex(8)
+        token = holder()
         while not stop.is_set():
             try:
                 if not await self.redis.set(self.lease, token, nx=True, px=self.lease_ms) and \
@@ -117,6 +119,12 @@ class LogShipper:
         await self.redis.ltrim(self.key, len(raw), -1)
         self.shipped += len(raw)
         return len(raw)
+
+
+def holder() -> str:
+    """The shipper lease's value: which process ships (`GET fb:log:shipper` answers host/pid/...),
+    and a random part, so a restarted process with the same pid is another holder."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

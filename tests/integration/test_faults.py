@@ -13,6 +13,7 @@ which. Helpers: tests/integration/_load.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -294,3 +295,73 @@ async def test_an_expired_token_rotated_by_the_operator(fake, stacks, redis_url,
               f"(settled {waited:.1f}s)")
     finally:
         await client.aclose()
+
+
+@pytest.mark.postgres
+async def test_the_log_shipper_killed_mid_load_loses_and_doubles_no_row(fake, stacks, redis_url, redis_prefix,  # type: ignore[no-untyped-def]
+                                                                       postgres_db) -> None:
+    """The messaging log on PostgreSQL (DATABASE_URL); 30 users x 3 rounds = 270 webhooks, 360
+    replies; two workers, one of which ships the log (the lease names its pid). Once a third of
+    the webhooks are in, that worker is SIGKILLed, with whatever rows it had read and not yet
+    trimmed, and a third worker starts; another worker takes the lease over (10 s). Once quiet:
+    every message in once, every reply out once, each with the wamid Graph gave it, and nothing
+    left in Redis's `{p}:log`."""
+    import psycopg
+
+    from engine.store.migrate import migrate
+
+    migrate(postgres_db)
+    client = await client_for(redis_url)
+    try:
+        stack = stacks(redis_url, redis_prefix, fake.url, DATABASE_URL=postgres_db)
+        base = await stack.serve()
+        await stack.worker("w1")
+        await stack.worker("w2")
+        holder: list[str] = []
+
+        async def shipping() -> bool:
+            lease = (await client.get(f"{redis_prefix}:log:shipper") or b"").decode()
+            holder[:] = [name for name, proc in stack.procs.items() if lease.split("/")[1:2] == [str(proc.pid)]]
+            return bool(holder)
+
+        await until(shipping, 10, "a worker to take the shipper's lease")
+        users = make_users(30, 3, uuid.uuid4().hex[:8])
+        load = Load(base, users, gap=0.1)
+        running = asyncio.create_task(load.run())
+        try:
+            await until(lambda: load.acked >= load.total // 3 or running.done(), 30, "a third of the webhooks")
+            assert not running.done(), "every webhook was posted before the shipper could be killed"
+            stack.kill(holder[0])
+            await stack.worker("w3")
+            await asyncio.wait_for(running, 40)
+        finally:
+            running.cancel()
+        await settle(fake, users, client, redis_prefix, timeout=40)
+        verdict = await verify(fake, users, client, redis_prefix, excuses=frozenset({"resent"}))
+        assert verdict, "\n".join(verdict.problems[:10]) + "\n" + stack.logs()
+        await until(lambda: _log_empty(client, redis_prefix), 30, "the next shipper to ship what was left")
+        async with await psycopg.AsyncConnection.connect(postgres_db) as conn:
+            cur = await conn.execute("SELECT user_id, direction, provider_message_id, item_id FROM messages WHERE bot = 'demo'")
+            rows = await cur.fetchall()
+        problems = []
+        for user in users:
+            mine = [r for r in rows if r[0] == user.wa_id]
+            ins = sorted(r[2] for r in mine if r[1] == "in")
+            outs = [r for r in mine if r[1] == "out"]
+            posted = sorted(json.loads(body)["entry"][0]["changes"][0]["value"]["messages"][0]["id"] for body in user.posts)
+            wamids = {a.wamid for a in fake.for_user(user.wa_id)}
+            if ins != posted:
+                problems.append(f"{user.wa_id}: messages in {ins}, posted {posted}")
+            if len(outs) != len(user.expected()) or len({r[3] for r in outs}) != len(outs):
+                problems.append(f"{user.wa_id}: {len(outs)} replies logged ({len({r[3] for r in outs})} items), "
+                                f"{len(user.expected())} expected")
+            if not all(r[2] in wamids for r in outs):
+                problems.append(f"{user.wa_id}: a reply logged without the wamid Graph gave it: {[r[2] for r in outs]}")
+        assert not problems, "\n".join(problems[:10]) + "\n" + stack.logs()
+        print(f"\nkilled the shipper {holder[0]}; {len(rows)} rows, {len(verdict.extra)} copy(ies) sent twice")
+    finally:
+        await client.aclose()
+
+
+async def _log_empty(client: aioredis.Redis, prefix: str) -> bool:
+    return int(await client.llen(f"{prefix}:log")) == 0
