@@ -23,6 +23,7 @@ from actions.storage import records, sources
 from actions.storage.backends import AREAS, Backend, LocalBackend, object_key
 from actions.storage.records import MediaObject
 from actions.storage.signing import TokenRefused, UrlSigner
+from actions.storage.sources import TwilioMedia
 from engine.channels.whatsapp import GraphClient
 from engine.clock import Clock
 
@@ -47,18 +48,20 @@ class Served:
 class MediaStorage:
     def __init__(self, backend: Backend, db: Any, *, signer: UrlSigner | None = None, clock: Clock | None = None,
                  base_url: str = "", sources: Mapping[str, GraphClient] | None = None,
-                 ttl: float = DEFAULT_TTL) -> None:
+                 ttl: float = DEFAULT_TTL, twilio: Mapping[str, TwilioMedia] | None = None) -> None:
         self.backend = backend
         self.db = db
         self.clock = clock or Clock()
         self._signer = signer
         self.base_url = base_url.rstrip("/")
         self.sources: dict[str, GraphClient] = dict(sources or {})  # bot → the Graph client it downloads with
+        self.twilio: dict[str, TwilioMedia] = dict(twilio or {})  # bot → its Twilio account's media
         self.ttl = ttl
         self._env_client: GraphClient | None = None
 
     @classmethod
-    def from_env(cls, db: Any, *, clock: Clock | None = None, sources: Mapping[str, GraphClient] | None = None) -> MediaStorage:
+    def from_env(cls, db: Any, *, clock: Clock | None = None, sources: Mapping[str, GraphClient] | None = None,
+                 twilio: Mapping[str, TwilioMedia] | None = None) -> MediaStorage:
         """FLOWBOT_MEDIA_S3_BUCKET set: the S3-compatible backend; else the directory FLOWBOT_MEDIA_DIR
         (default .flowbot/media). URLs start with FLOWBOT_PUBLIC_URL; FLOWBOT_MEDIA_URL_TTL is the default TTL."""
         backend: Backend
@@ -69,15 +72,20 @@ class MediaStorage:
         else:
             backend = LocalBackend(os.environ.get("FLOWBOT_MEDIA_DIR") or DEFAULT_DIR)
         return cls(backend, db, clock=clock, base_url=os.environ.get("FLOWBOT_PUBLIC_URL", ""), sources=sources,
-                   ttl=float(os.environ.get("FLOWBOT_MEDIA_URL_TTL", DEFAULT_TTL)))
+                   ttl=float(os.environ.get("FLOWBOT_MEDIA_URL_TTL", DEFAULT_TTL)), twilio=twilio)
 
     @classmethod
     def for_bots(cls, db: Any, bots: Mapping[str, Any]) -> MediaStorage:
         """The service of a deployment (`flowbot serve`/`worker`): each WhatsApp bot downloads
-        with its own Graph client (its number, its token, WHATSAPP_API_BASE_URL)."""
+        with its own Graph client (its number, its token, WHATSAPP_API_BASE_URL), each Twilio
+        bot its media URLs with its account's credentials (TWILIO_API_BASE_URL)."""
+        from engine.channels.twilio import TwilioAdapter
+
         clients = {name: host.adapter.client for name, host in bots.items()
                    if isinstance(getattr(host.adapter, "client", None), GraphClient)}
-        return cls.from_env(db, sources=clients)
+        twilio = {name: TwilioMedia(host.adapter.base_url, host.adapter.authorization)
+                  for name, host in bots.items() if isinstance(host.adapter, TwilioAdapter)}
+        return cls.from_env(db, sources=clients, twilio=twilio)
 
     @property
     def signer(self) -> UrlSigner:
@@ -119,8 +127,11 @@ class MediaStorage:
         done = await records.by_key(pool, idempotency_key)
         if done is not None:
             return done, False
+        twilio = self.twilio.get(bot)
         if media_id:
             fetched = await sources.from_graph(self._graph(bot), str(media_id), policy)
+        elif twilio is not None and twilio.serves(str(url)):  # a file the user sent, through Twilio
+            fetched = await sources.from_twilio(twilio, str(url), policy)
         else:
             fetched = await sources.from_url(str(url), policy, url_hosts)
         # the id (and so the key) follows from the idempotency key: a turn retried after a crash

@@ -1,5 +1,5 @@
 """Getting the bytes of a file a user sent: from the channel (a WhatsApp media id, through the
-Graph client) or from a URL on an allowed host, checked against a `Policy` before and while
+Graph client; a Twilio media URL, with the account's credentials) or from a URL on an allowed host, checked against a `Policy` before and while
 downloading: declared size and type first, then the real size (never reading past the limit),
 then the first bytes against the declared type.
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -124,23 +125,74 @@ async def from_url(url: str, policy: Policy, allowed_hosts: Iterable[str],
         raise ValueError(f"not an http(s) URL: {url!r}")
     if parts.hostname.lower() not in hosts:
         raise ValueError(f"{parts.hostname} is not in settings.storage.url_hosts ({', '.join(sorted(hosts)) or 'empty'})")
-    own = session is None
-    client = session or aiohttp.ClientSession()
-    try:
-        async with client.get(url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
-            if answer.status in (404, 410):
-                raise Refused("not_found", f"{url} answered {answer.status}")
-            answer.raise_for_status()
-            content_type = policy.check(answer.headers.get("Content-Type", ""), answer.content_length)
-            body = bytearray()
-            async for chunk in answer.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > policy.max_size:
-                    raise Refused("too_large", f"more than {policy.max_size} bytes")
-    finally:
-        if own:
-            await client.close()
+    async with _client(session) as client:
+        got = await _download(client, url, policy, {}, timeout)
+    if isinstance(got, str):
+        raise Refused("not_found", f"{url} redirects to {urlsplit(got).hostname}; redirects are not followed")
+    return got
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioMedia:
+    """Where a Twilio bot's media comes from: MediaUrl<n> of its webhooks, on its API host
+    (`TWILIO_API_BASE_URL`'s), fetched with its credentials (Twilio requires HTTP basic auth on
+    media URLs). Twilio answers with a redirect to a short-lived signed URL on its media host,
+    which is followed without the credentials."""
+
+    base_url: str
+    authorization: str  # "Basic ...", the adapter's
+
+    def serves(self, url: str) -> bool:
+        """Whether `url` is one of this account's media URLs (on the API host)."""
+        mine, theirs = urlsplit(self.base_url), urlsplit(url)
+        return (theirs.scheme, theirs.netloc.lower()) == (mine.scheme, mine.netloc.lower()) and "/Media/" in theirs.path
+
+
+async def from_twilio(source: TwilioMedia, url: str, policy: Policy, session: aiohttp.ClientSession | None = None,
+                      timeout: float = 20.0, hops: int = 3) -> Fetched:
+    """A Twilio media URL's bytes (see `TwilioMedia`); at most `hops` redirects."""
+    headers = {"Authorization": source.authorization}
+    async with _client(session) as client:
+        for _ in range(hops + 1):
+            got = await _download(client, url, policy, headers, timeout)
+            if not isinstance(got, str):
+                return got
+            if urlsplit(got).scheme not in ("https", "http"):
+                raise Refused("not_found", f"Twilio redirected to a URL that is not http(s): {got!r}")
+            url, headers = got, {}  # the signed media URL: Twilio's credentials stay with Twilio
+    raise Refused("not_found", f"more than {hops} redirects")
+
+
+async def _download(client: aiohttp.ClientSession, url: str, policy: Policy, headers: dict[str, str],
+                    timeout: float) -> Fetched | str:
+    """The checked bytes at `url`, or, when it answers with a redirect, where it points."""
+    async with client.get(url, allow_redirects=False, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as answer:
+        location = answer.headers.get("Location")
+        if answer.status in _REDIRECTS and location:
+            return urljoin(url, location)
+        if answer.status in (404, 410):
+            raise Refused("not_found", f"{urlsplit(url).hostname} answered {answer.status}")
+        answer.raise_for_status()
+        content_type = policy.check(answer.headers.get("Content-Type", ""), answer.content_length)
+        body = bytearray()
+        async for chunk in answer.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > policy.max_size:
+                raise Refused("too_large", f"more than {policy.max_size} bytes")
     return _checked(bytes(body), content_type, policy)
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@asynccontextmanager
+async def _client(session: aiohttp.ClientSession | None) -> AsyncIterator[aiohttp.ClientSession]:
+    """The caller's session, or one of our own for this download."""
+    if session is not None:
+        yield session
+        return
+    async with aiohttp.ClientSession() as own:
+        yield own
 
 
 def policy_from(settings: dict[str, Any], max_size: Any = None, types: Any = None) -> Policy:

@@ -74,6 +74,8 @@ def validate_media(spec: Mapping[str, Any], inbound: Inbound, ctx: ValidationCon
         if media.size > limit:
             return Invalid("flowbot.invalid.media.too_big", {"max_size": _size_said(limit, ctx.lang)})
     value = {"kind": inbound.kind, "id": media.id, "mime": media.mime, "size": media.size, "caption": media.caption}
+    if media.link:  # Twilio and Interakt carry the file as a URL (storage.save's `url`), not an id
+        value["link"] = media.link
     return Valid(value, media.filename or media.caption or _kinds_said([inbound.kind], ctx.lang))
 
 

@@ -9,6 +9,10 @@ HTTP basic auth (account SID + auth token), 201 with a Message resource, errors 
         adapter = TwilioAdapter("ACxxx", "token", from_number="+14155238886", base_url=fake.url)
         ...; fake.messages[-1].form["Body"]      # what Twilio received
 
+Media a user sent: `add_media(bytes, content_type)` gives the MediaUrl0 of a webhook; fetching it
+needs the account's basic auth and redirects (307) to a one-time signed URL (`media_fetches`
+records each GET and its Authorization header).
+
 Failure controls: `fail_next(n, status, code)`, `delay(seconds)`, `unsubscribed(number)` (21610).
 Run it alone with `python tests/fakes/twilio.py --port 8091`.
 """
@@ -31,6 +35,8 @@ except ImportError:  # run as a script
     from _loopback import LoopbackFake  # type: ignore[no-redef]
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+MEDIA_PATH = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}"
+SIGNED_MEDIA_PATH = "/media-cdn/{token}"  # stands in for Twilio's short-lived signed media host
 DEFAULT_ERRORS = {400: (21211, "The 'To' number is not a valid phone number."), 401: (20003, "Authenticate"),
                   429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error"),
                   503: (20503, "Service Unavailable")}
@@ -64,6 +70,9 @@ class TwilioFake(LoopbackFake):
         self._canned: deque[tuple[int, dict[str, Any], dict[str, str]]] = deque()
         self._delay = 0.0
         self._unsubscribed: set[str] = set()
+        self._media: dict[str, tuple[bytes, str]] = {}  # media sid -> (bytes, content type)
+        self._signed: dict[str, str] = {}  # token of a signed media URL -> media sid
+        self.media_fetches: list[tuple[str, str]] = []  # (path, Authorization header) of every media GET
 
     # ── failure controls ──────────────────────────────────────────────────────────────────
     def fail_next(self, n: int = 1, status: int = 500, code: int | None = None, *,
@@ -81,9 +90,38 @@ class TwilioFake(LoopbackFake):
         """Sends to `number` (E.164, `+` included) get 400 / 21610 (the user replied STOP)."""
         self._unsubscribed.add(number)
 
+    def add_media(self, data: bytes, content_type: str) -> str:
+        """A file a user sent: the MediaUrl0 Twilio's webhook would carry. Fetching it needs the
+        account's basic auth and answers 307 to a signed URL (no auth needed there), as Twilio
+        does; a media URL of another account, or without auth, gets 401."""
+        message_sid, media_sid = "MM" + secrets.token_hex(16), "ME" + secrets.token_hex(16)
+        self._media[media_sid] = (data, content_type)
+        return self.url + MEDIA_PATH.format(account_sid=self.account_sid, message_sid=message_sid, media_sid=media_sid)
+
     # ── lifecycle ─────────────────────────────────────────────────────────────────────────
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post(MESSAGES_PATH, self._create)
+        router.add_get(MEDIA_PATH, self._media_url)
+        router.add_get(SIGNED_MEDIA_PATH, self._signed_media)
+
+    async def _media_url(self, request: web.Request) -> web.Response:
+        self.media_fetches.append((request.path, request.headers.get("Authorization", "")))
+        username, password = _basic_auth(request.headers.get("Authorization", ""))
+        if (username, password) != (self.account_sid, self.auth_token) or request.match_info["account_sid"] != self.account_sid:
+            return _error(401, 20003, "Authenticate")
+        if request.match_info["media_sid"] not in self._media:
+            return _error(404, 20404, "The requested resource was not found")
+        token = secrets.token_urlsafe(16)
+        self._signed[token] = request.match_info["media_sid"]
+        return web.Response(status=307, headers={"Location": self.url + SIGNED_MEDIA_PATH.format(token=token)})
+
+    async def _signed_media(self, request: web.Request) -> web.Response:
+        self.media_fetches.append((request.path, request.headers.get("Authorization", "")))
+        media_sid = self._signed.pop(request.match_info["token"], None)  # signed URLs are short-lived: once here
+        if media_sid is None:
+            return web.Response(status=403, text="expired")
+        data, content_type = self._media[media_sid]
+        return web.Response(body=data, content_type=content_type)
 
     # ── request handling ──────────────────────────────────────────────────────────────────
     async def _create(self, request: web.Request) -> web.Response:

@@ -254,3 +254,31 @@ def test_the_token_format_is_compact_and_url_safe(clock: FakeClock) -> None:
 
     token, _ = UrlSigner([SECRET], clock).sign("f" * 32, 300)
     assert re.fullmatch(r"[A-Za-z0-9_\-.]+", token) and len(token) < 120
+
+
+async def test_a_file_sent_through_twilio_is_fetched_with_the_accounts_credentials_and_only_there(
+        storage: MediaStorage) -> None:
+    """A Twilio bot's MediaUrl: fetched with the account's basic auth (Twilio requires it), its
+    redirect to the signed media URL followed without it; no url_hosts needed for the account's
+    own media. Another account's URL is refused by Twilio (the action fails: on_error); a
+    too-large file is refused through the redirect; a URL elsewhere still needs url_hosts."""
+    from fakes.twilio import TwilioFake
+
+    from actions.storage.sources import TwilioMedia
+    from engine.channels.twilio import TwilioAdapter
+
+    async with TwilioFake() as twilio:
+        adapter = TwilioAdapter(twilio.account_sid, twilio.auth_token, from_number="+14155238886", base_url=twilio.url)
+        storage.twilio = {BOT: TwilioMedia(adapter.base_url, adapter.authorization)}
+        saved = await save(storage, url=twilio.add_media(PNG, "image/png"))
+        assert saved.outcome == "ok" and saved.data["sha256"] == hashlib.sha256(PNG).hexdigest()
+        assert [(path.split("/")[-2], auth) for path, auth in twilio.media_fetches] == \
+            [("Media", adapter.authorization), ("media-cdn", "")]  # the credentials stay with Twilio
+        too_big = await save(storage, url=twilio.add_media(PNG, "image/png"), max_size=100)
+        assert too_big.outcome == "refused" and too_big.data["reason"] == "too_large"
+        foreign = twilio.add_media(PNG, "image/png").replace(twilio.account_sid, "AC" + "1" * 32)
+        with pytest.raises(ActionError, match="401"):
+            await save(storage, url=foreign)
+        storage.twilio = {}  # a bot on another channel: the same URL is just a URL, on no allowed host
+        with pytest.raises(ActionError, match="url_hosts"):
+            await save(storage, url=twilio.add_media(PNG, "image/png"))

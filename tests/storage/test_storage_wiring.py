@@ -79,3 +79,31 @@ async def test_without_a_secret_private_urls_are_refused_plainly(
                                   idempotency_key="k")
     with pytest.raises(ActionError, match="FLOWBOT_MEDIA_SECRET"):
         await run_action("storage.url", {"id": obj.public_id}, services={"storage": storage}, bot=BOT, user=USER)
+
+
+async def test_a_twilio_bot_fetches_its_media_urls_with_its_adapters_credentials(
+        bot_dir: Path, tmp_path: Path, pg_store: PostgresStore, redis_url: str, redis_prefix: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `flowbot worker` wires it: a bot on Twilio downloads the MediaUrl of its webhooks with
+    its account (TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN, TWILIO_API_BASE_URL)."""
+    from fakes.twilio import TwilioFake
+
+    async with TwilioFake() as twilio:
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", twilio.account_sid)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", twilio.auth_token)
+        monkeypatch.setenv("TWILIO_API_BASE_URL", twilio.url)
+        monkeypatch.setenv("FLOWBOT_MEDIA_DIR", str(tmp_path / "media"))
+        monkeypatch.setenv("FLOWBOT_MEDIA_SECRET", SECRET)
+        monkeypatch.delenv("FLOWBOT_MEDIA_S3_BUCKET", raising=False)
+        (bot_dir / "bot.yaml").write_text((bot_dir / "bot.yaml").read_text()
+                                          + 'channels:\n  provider: twilio\n  twilio: {from_number: "+14155238886"}\n')
+        deployment = Deployment.open([bot_dir], redis_url, redis_prefix)
+        worker_side = MediaStorage.for_bots(pg_store, deployment.bots)
+        try:
+            saved = await run_action("storage.save", {"url": twilio.add_media(PNG, "image/png")},
+                                     services={"storage": worker_side}, bot=BOT, user=USER)
+            assert saved.outcome == "ok" and saved.data["size"] == len(PNG)
+            assert twilio.media_fetches[0][1] == deployment.bots[BOT].adapter.authorization  # type: ignore[attr-defined]
+        finally:
+            await worker_side.close()
+            await deployment.close()

@@ -30,6 +30,14 @@ def test_value_and_shown():
     assert validate_media({}, media("image"), ValidationContext(lang="sw")).shown == "picha"
 
 
+def test_a_file_sent_as_a_url_keeps_its_link():
+    """Twilio's MediaUrl0: no media id, a link that storage.save fetches."""
+    link = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    inbound = Inbound(user="u1", kind="image", media=Media(kind="image", mime="image/jpeg", link=link))
+    result = validate_media({}, inbound, EN)
+    assert isinstance(result, Valid) and result.value["link"] == link and result.value["id"] == ""
+
+
 def test_wrong_kind_names_the_kinds_in_the_users_language():
     spec = {"kinds": ["document", "image"]}
     assert validate_media(spec, media("video"), EN) == Invalid("flowbot.invalid.media.wrong_kind", {"kinds": "a photo or a document"})

@@ -60,7 +60,7 @@ class TwilioAdapter:
         self.public_url = public_url
         # Built by hand: aiohttp.BasicAuth is deprecated in aiohttp 3.14, its replacement is new there.
         credentials = f"{self.account_sid}:{self.auth_token}".encode()
-        self._authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+        self.authorization = "Basic " + base64.b64encode(credentials).decode("ascii")  # API calls and media downloads
         self.content_sids = dict(content_sids or {})
         self.status_callback = status_callback
         self.base_url = (base_url or os.environ.get("TWILIO_API_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
@@ -90,7 +90,7 @@ class TwilioAdapter:
         try:
             async with session.post(
                 url, data=urlencode(form), timeout=self._timeout,
-                headers={"Authorization": self._authorization, "Accept": "application/json",
+                headers={"Authorization": self.authorization, "Accept": "application/json",
                          "Content-Type": "application/x-www-form-urlencoded"},
             ) as response:
                 status, raw, retry_after = response.status, await response.read(), response.headers.get("Retry-After")
