@@ -435,7 +435,7 @@ class Stack:
     def alive(self, name: str) -> bool:
         return self.procs[name].poll() is None
 
-    def logs(self, *names: str, tail: int = 3000) -> str:
+    def logs(self, *names: str, tail: int = 20_000) -> str:  # shown only when a check fails: enough to follow a user
         out = []
         for name in names or tuple(self.procs):
             path = self.folder / f"{name}.log"
