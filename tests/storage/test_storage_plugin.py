@@ -8,6 +8,7 @@ import hashlib
 import re
 from typing import Any
 
+import _servers
 import aiohttp
 import pytest
 from fakes.graph import GraphFake
@@ -98,6 +99,48 @@ async def test_a_tampered_or_foreign_token_is_refused_and_logged(served: Served,
     assert (await get(good))[0] == 200
     outcomes = [(public_id, outcome) for public_id, outcome, _ in await log_of(storage)]
     assert outcomes == [(None, "bad_signature")] * 5 + [(stored["id"], "granted")]
+
+
+async def test_an_address_refused_too_often_is_throttled_with_one_row_a_minute(
+        served: Served, graph_client: GraphClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guessing tokens: past FLOWBOT_MEDIA_REFUSED_PER_MINUTE refusals a minute, the address gets
+    429 (Retry-After) before any lookup, even for a good link, and the access log gets one
+    `throttled` row for the minute, not one per request."""
+    monkeypatch.setenv("FLOWBOT_MEDIA_REFUSED_PER_MINUTE", "5")
+    storage = served.storage
+    stored = (await save(storage, media_id=await upload(graph_client, PNG, "image/png"))).data
+    assert (await get(stored["url"]))[0] == 200  # granted requests are not counted
+    for n in range(5):
+        assert (await get(f"{served.url}/media/guess{n}.abc"))[0] == 403
+    for url in (stored["url"], f"{served.url}/media/guess5.abc", f"{served.url}/media/public/{stored['id']}"):
+        status, body, headers = await get(url)
+        assert (status, body) == (429, b"too many requests") and 0 < int(headers["Retry-After"]) <= 60, url
+    outcomes = [outcome for _, outcome, _ in await log_of(storage)]
+    assert outcomes == ["granted"] + ["bad_signature"] * 5 + ["throttled"]
+
+
+async def test_refusals_are_counted_per_address_and_redis_away_throttles_nothing(redis_url: str, redis_prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    from engine.web.media import RefusalLimit
+
+    client = aioredis.Redis.from_url(redis_url)
+    limit = RefusalLimit(client, redis_prefix, per_minute=2)
+    try:
+        for _ in range(2):
+            assert await limit.wait("10.0.0.1") is None
+            await limit.refused("10.0.0.1")
+        seconds, first = await limit.wait("10.0.0.1") or (0, False)
+        assert 0 < seconds <= 60 and first
+        _, again = await limit.wait("10.0.0.1") or (0, True)
+        assert again is False  # a row only for the first one turned away
+        assert await limit.wait("10.0.0.2") is None
+        assert await limit.wait(None) is None
+    finally:
+        await client.aclose()
+    away = aioredis.Redis(host="127.0.0.1", port=_servers.free_port(), socket_connect_timeout=0.2)
+    assert await RefusalLimit(away, redis_prefix, per_minute=1).wait("10.0.0.1") is None
+    await away.aclose()
 
 
 async def test_a_key_rotation_keeps_old_urls_working_and_signs_with_the_new_secret(clock: FakeClock) -> None:
