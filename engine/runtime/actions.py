@@ -126,10 +126,14 @@ class Action:
         """`result` (a schema per data field) as one validator, made at the first call."""
         return Draft7Validator({"type": "object", "properties": dict(self.result)}) if self.result else None
 
-    def wrong_shape(self, result: ActionResult, args: Mapping[str, Any]) -> str | None:
+    def wrong_shape(self, result: ActionResult, args: Mapping[str, Any] | None) -> str | None:
         """What is wrong with a result this action returned, against what it declares: an
-        outcome it does not declare, or a data field of the wrong type. None when it is right."""
-        extra = self.outcomes_of(args) if self.outcomes_of is not None else ()
+        outcome it does not declare, or a data field of the wrong type. None when it is right.
+        `args` None: the call is not known (a transcript's stub), nor are outcomes that depend on it."""
+        if self.outcomes_of is None:
+            extra: tuple[str, ...] | None = ()
+        else:
+            extra = self.outcomes_of(args) if args is not None else None
         if extra is not None and result.outcome not in self.outcomes + extra:
             return f"answered the outcome {result.outcome!r}, not one it declares ({', '.join(self.outcomes + extra)})"
         schema = self._result_schema

@@ -28,6 +28,7 @@ from engine.flow.durations import parse_duration, parse_size
 from engine.flow.loader import LoadedBot, load_bot
 from engine.messages import Inbound, Location, Media, Outbound
 from engine.runtime import MemoryStore, Runtime
+from engine.runtime.steps import stub_result
 from engine.testing.coverage import Coverage
 
 DEFAULT_USER = "15550000001"
@@ -166,6 +167,22 @@ def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str,
     return failures
 
 
+def stub_problems(loaded: Any, stubs: Mapping[str, Any], where: str) -> list[str]:
+    """Stubs whose result the real action could not give (an outcome it does not declare, a
+    declared field of the wrong type): a transcript must not stay green on a shape the plugin
+    has since changed. Stubs of actions the bot does not load, and errors or timeouts, pass."""
+    plugins = getattr(loaded, "plugins", None)
+    problems = []
+    for name, stub in stubs.items():
+        action = plugins.actions.get(name) if plugins is not None else None
+        if action is None or not isinstance(stub, Mapping) or "error" in stub or stub.get("timeout"):
+            continue
+        wrong = action.wrong_shape(stub_result(dict(stub)), None)
+        if wrong is not None:
+            problems.append(f"{where}: the stub of {name} {wrong}")
+    return problems
+
+
 async def play(path: Path, coverage: Coverage | None = None, services: Mapping[str, Any] | None = None) -> Played:
     """Play a transcript file and return its rendered conversation and failed expectations.
     `services` are the clients the runtime gives actions (`ActionContext.services`)."""
@@ -182,7 +199,9 @@ async def play(path: Path, coverage: Coverage | None = None, services: Mapping[s
         session = runtime.new_session()
         session.lang = str(data["lang"])
         await runtime.store.save(loaded.bot.name, user, session.to_bytes(), 3600)
+    played.failures += stub_problems(loaded, stubs, "stubs")
     for n, turn in enumerate(data["turns"], 1):
+        played.failures += stub_problems(loaded, turn.get("stub") or {}, f"turn {n} stub")
         if turn.get("note"):
             played.lines.append(f"# {turn['note']}")
         played.lines.append(describe_turn(turn))
