@@ -1,7 +1,8 @@
 """Getting the bytes of a file a user sent: from the channel (a WhatsApp media id, through the
-Graph client; a Twilio media URL, with the account's credentials) or from a URL on an allowed host, checked against a `Policy` before and while
-downloading: declared size and type first, then the real size (never reading past the limit),
-then the first bytes against the declared type.
+Graph client; a Twilio media URL, with the account's credentials) or from a URL on an allowed
+host, checked against a `Policy` before and while downloading: declared size and type first,
+then the real size (never reading past the limit), then the first bytes against the declared
+type.
 """
 
 from __future__ import annotations

@@ -267,7 +267,7 @@ class RedisQueue:
         False when the head was no longer that item."""
         record = {"id": uuid.uuid4().hex[:12], "bot": bot, "user": user, "item": item, "error": error, "at": time.time()}
         return bool(await self._pop_head(keys=[self.key(bot, user, "out"), self.dlq],
-                             args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]]))
+                                         args=[str(item.get("id", "")), json.dumps(record, ensure_ascii=False), record["id"]]))
 
 
 _ID_PREFIX = secrets.token_hex(6)  # this process's: ids from two processes never meet
