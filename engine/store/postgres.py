@@ -438,18 +438,32 @@ class PostgresStore:
             return await cur.fetchone()
 
     async def is_opted_out(self, bot: str, user: str, channel: str = "whatsapp") -> bool:
-        current = await self.consent(bot, user, channel)
-        return current is not None and current["state"] == "opted_out"
+        """Whether the user's latest word is STOP: their current consent, or, when their data was
+        deleted after a STOP, the suppression kept for them (whichever is newer)."""
+        return _clean(user) in await self.opted_out_among(bot, [user], channel)
 
     async def opted_out_among(self, bot: str, users: Iterable[str], channel: str = "whatsapp") -> set[str]:
-        """Of `users`, those whose current consent is opted_out: `is_opted_out` for a batch, one query."""
-        wanted = [_clean(u) for u in users]
+        """Of `users`, those opted out (see `is_opted_out`): for a batch, in one query."""
+        bot = _clean(bot)
+        wanted = {_clean(u): user_pseudonym(bot, _clean(u)) for u in users}
         if not wanted:
             return set()
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT user_id FROM consent WHERE bot = %s AND channel = %s"
-                                     " AND user_id = ANY(%s) AND state = 'opted_out'", (_clean(bot), channel, wanted))
-            return {str(row[0]) for row in await cur.fetchall()}
+            cur = await conn.execute(
+                "SELECT user_id, state, at FROM consent WHERE bot = %s AND channel = %s AND user_id = ANY(%s)"
+                " UNION ALL SELECT subject, 'suppressed', since FROM consent_suppressions"
+                " WHERE channel = %s AND subject = ANY(%s)",
+                (bot, channel, list(wanted), channel, list(wanted.values())))
+            rows = await cur.fetchall()
+        current = {str(who): (state, at) for who, state, at in rows if state != "suppressed"}
+        suppressed = {str(who): at for who, state, at in rows if state == "suppressed"}
+        out = set()
+        for user, subject in wanted.items():
+            state, at = current.get(user, (None, None))
+            since = suppressed.get(subject)
+            if state == "opted_out" or (since is not None and (at is None or since >= at)):
+                out.add(user)
+        return out
 
     async def consent_history(self, bot: str, user: str, channel: str = "whatsapp") -> list[dict[str, Any]]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
@@ -492,11 +506,19 @@ class PostgresStore:
 
     async def forget_user(self, bot: str, user: str, *, actor: str = "system", reason: str = "") -> dict[str, int]:
         """Delete everything kept about one user of one bot: messages and their statuses, consent,
-        conversations, in one transaction. Writes an audit entry naming the user only by
-        `user_pseudonym`. Returns how many rows went from each table."""
+        conversations, in one transaction. An opt-out is kept, under the pseudonym only
+        (`consent_suppressions`), so the bot stays quiet towards a user who said STOP. Writes an
+        audit entry naming the user only by `user_pseudonym`. Returns how many rows went from
+        each table."""
         bot, user = _clean((bot, user))
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT set_config('flowbot.erasure', 'on', true)")
+            # a STOP outlives the erasure, under the pseudonym (migration 0006)
+            kept = await conn.execute(
+                "INSERT INTO consent_suppressions (subject, bot, channel, since)"
+                " SELECT %s, bot, channel, at FROM consent WHERE bot = %s AND user_id = %s AND state = 'opted_out'"
+                " ON CONFLICT (subject, channel) DO UPDATE SET since = greatest(consent_suppressions.since, EXCLUDED.since)",
+                (user_pseudonym(bot, user), bot, user))
             statuses = await conn.execute(
                 "DELETE FROM message_statuses AS s USING messages AS m"
                 " WHERE m.bot = %s AND m.user_id = %s AND s.provider_message_id = m.provider_message_id"
@@ -506,7 +528,7 @@ class PostgresStore:
                 cur = await conn.execute(_DELETE_USER_ROWS[table], (bot, user))
                 counts[table] = cur.rowcount
             await _audit(conn, actor, "forget_user", user_pseudonym(bot, user),
-                         {"bot": bot, "deleted": counts, "reason": reason})
+                         {"bot": bot, "deleted": counts, "opt_outs_kept": kept.rowcount, "reason": reason})
         return counts
 
 

@@ -59,3 +59,32 @@ async def test_consent_history_is_append_only(pg_store: PostgresStore, postgres_
                 conn.execute(statement)
             conn.rollback()
     assert await pg_store.is_opted_out("shop", "u1")
+
+
+async def test_a_stop_outlives_delete_my_data_under_a_pseudonym_until_a_newer_start(pg_store: PostgresStore) -> None:
+    """Deleting a user's data deletes their consent events too, but a user who said STOP must not
+    start getting messages because they also asked to be forgotten: the opt-out is kept under
+    the pseudonym, not the number, and a START written after it lifts it."""
+    number = "254711000321"
+    await pg_store.opt_out("shop", number, source="keyword", detail="STOP", at=T0)
+    await pg_store.opt_out("shop", "254711000322", source="keyword", detail="STOP", at=T0)
+    await pg_store.opt_in("shop", "254711000323", source="keyword", detail="START", at=T0)
+    await pg_store.forget_user("shop", number)
+    await pg_store.forget_user("shop", "254711000323")
+    assert await pg_store.consent_history("shop", number) == []  # the events are gone
+    assert await pg_store.is_opted_out("shop", number)  # the STOP is not
+    assert await pg_store.opted_out_among("shop", [number, "254711000322", "254711000323", "254711000324"]) == {
+        number, "254711000322"}
+    assert not await pg_store.is_opted_out("shop", number, channel="sms")  # per channel, as consent is
+    assert not await pg_store.is_opted_out("farm", number)  # and per bot
+    async with pg_store.pool.connection() as conn:
+        rows = await (await conn.execute("SELECT * FROM consent_suppressions")).fetchall()
+    assert len(rows) == 1 and all(number not in str(value) for value in rows[0])
+    [entry] = [e for e in await pg_store.audit_entries(action="forget_user") if e["details"]["opt_outs_kept"]]
+    assert entry["details"]["opt_outs_kept"] == 1
+    await pg_store.opt_in("shop", number, source="import", detail="an old list", at=T0 - 100)  # older than the STOP
+    assert await pg_store.is_opted_out("shop", number)
+    await pg_store.opt_in("shop", number, source="keyword", detail="START", at=T0 + 100)
+    assert not await pg_store.is_opted_out("shop", number)
+    await pg_store.opt_out("shop", number, source="keyword", detail="STOP", at=T0 + 200)
+    assert await pg_store.is_opted_out("shop", number)

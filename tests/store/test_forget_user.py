@@ -50,7 +50,8 @@ async def test_forget_user_deletes_their_rows_only_and_leaves_an_audit_entry(pg_
 
     [entry] = await pg_store.audit_entries(action="forget_user")
     assert entry["actor"] == "api:support" and entry["subject"] == user_pseudonym("shop", USER)
-    assert entry["details"] == {"bot": "shop", "reason": "user asked", "deleted": counts}
+    assert entry["details"] == {"bot": "shop", "reason": "user asked", "deleted": counts, "opt_outs_kept": 1}
+    assert await pg_store.is_opted_out("shop", USER)  # their STOP outlives the erasure, under the pseudonym
     assert USER not in str(entry)  # the audit log does not keep the number it erased
 
 
