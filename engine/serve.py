@@ -152,12 +152,17 @@ def worker_main(bot_dirs: list[Path], prefix: str) -> None:
     url, _ = redis_url()
     deployment = Deployment.open(bot_dirs, url, prefix)
     tune_gc()
+    from engine.metrics import serve_worker_metrics
+
+    metrics_port = serve_worker_metrics()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if metrics_port is not None:
+            log.info("worker metrics on port %d (GET /metrics)", metrics_port)
         log.info("worker running for %s", ", ".join(deployment.bots))
         try:
             await run_workers(deployment, stop)

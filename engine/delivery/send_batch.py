@@ -29,7 +29,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine import wire
+from engine import metrics, wire
 from engine.channels.base import SendError, SendResult
 from engine.delivery import logship
 from engine.delivery._consumer import Background, outcome, persist
@@ -252,6 +252,8 @@ class SendBatch:
         # Graph has these messages now: ride out a short Redis outage rather than send them twice
         results = await persist(write)
         self.sender.sent_count += len(sent)
+        for c in sent:
+            metrics.SENT.labels(c.wake.bot).inc()
         step = 2 if in_pipe is not None else 1
         for i, c in enumerate(sent):
             result = results[i * step]

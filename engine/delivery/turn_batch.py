@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine import wire
+from engine import metrics, wire
 from engine.delivery._consumer import Background, outcome, persist
 from engine.delivery.queue import COMMIT_SCRIPT, RELEASE_LOCK, Wake, new_id
 from engine.delivery.send_batch import SendBatch, SendClaim
@@ -256,6 +256,7 @@ class TurnBatch:
                 slow.append(c.wake)
                 continue
             committed += 1
+            metrics.TURNS.labels(c.wake.bot).inc()
             left, _outbox, freed, took = (int(v) for v in result)
             if turn.result.forget:
                 await queue.enqueue(c.wake.bot, c.wake.user, {"k": "forget"}, f"forget:{time.time()}")

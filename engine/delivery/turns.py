@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import metrics
 from engine.delivery import logship
 from engine.delivery._consumer import consume
 from engine.delivery.queue import RedisQueue, Wake, new_id, one_per_user
@@ -102,6 +103,7 @@ class TurnWorker:
             left, outbox = await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound,
                                                         popped, rows)
             self.turns_done += 1
+            metrics.TURNS.labels(bot).inc()
             if turn.result.forget:  # after this turn's own commit, so nothing of it survives the deletion
                 await self.queue.enqueue(bot, user, {"k": "forget"}, f"forget:{time.time()}")
                 left = -1

@@ -11,6 +11,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from engine import metrics
 from engine.flow.model import END, Step, Target
 from engine.runtime import actions as act
 
@@ -85,6 +86,7 @@ async def _action(turn: Turn, step: Step) -> bool:
         args = render_args(turn, step.args)
         result = await _run_action(turn, step, args)
     except (act.ActionError, Exception) as exc:  # noqa: BLE001 - every failure follows on_error
+        metrics.ACTION_FAILURES.labels(turn.rt.bot.name, step.action).inc()
         return _failed(turn, step, frame.flow, str(exc), f"{step.action} failed: {exc}")
     turn.session.result = {"o": result.outcome, "d": dict(result.data)}
     turn.event(f"{step.action} → {result.outcome}")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
+import os
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -10,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from engine import metrics
 from engine.deployment import Deployment
 from engine.web import api, payments, webhooks
 from engine.web._body import asgi_webhook_request
@@ -51,6 +55,8 @@ class App(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/webhooks/whatsapp" and scope["method"] == "POST":
             await self._whatsapp(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
+            await super().__call__(scope, receive, _counted(send, scope["path"].split("/")[2]))
         else:
             await super().__call__(scope, receive, send)
 
@@ -64,15 +70,52 @@ class App(Starlette):
         except Exception:  # what Starlette's ServerErrorMiddleware would do: log it, answer 500
             logging.getLogger("flowbot.web").exception("POST /webhooks/whatsapp failed")
             status, text = 500, "Internal Server Error"
+        metrics.WEBHOOKS.labels("whatsapp", str(status)).inc()
         body = text.encode()
         headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
+def _counted(send: Send, provider: str) -> Send:
+    """`send`, counting the webhook's answer by provider and status (flowbot_webhooks_total)."""
+    label = metrics.provider_label(provider)
+
+    async def counting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            metrics.WEBHOOKS.labels(label, str(message["status"])).inc()
+        await send(message)
+
+    return counting
+
+
+async def metrics_page(request: Request) -> Response:
+    """GET /metrics (Prometheus). With FLOWBOT_METRICS_TOKEN set, for a bearer of that token from
+    anywhere; without it, only for a scraper on this machine (404 to everyone else): queue
+    depths and traffic are nobody else's business."""
+    token = os.environ.get("FLOWBOT_METRICS_TOKEN", "")
+    if token:
+        if not hmac.compare_digest(request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()):
+            return PlainTextResponse("unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    elif not _local(request):
+        return PlainTextResponse("Not Found", status_code=404)
+    deployment: Deployment = request.app.state.deployment
+    await metrics.refresh_queues(deployment.redis, deployment.prefix)
+    body, content_type = metrics.exposition()
+    return Response(body, headers={"Content-Type": content_type, "Cache-Control": "no-store"})
+
+
+def _local(request: Request) -> bool:
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:  # a test client's made-up host
+        return False
+
+
 def build_app(deployment: Deployment) -> Starlette:
     routes = [
         Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         Route("/webhooks/whatsapp", webhooks.whatsapp_verify, methods=["GET"]),
         # POST /webhooks/whatsapp: App.__call__
         Route("/webhooks/flutterwave", payments.flutterwave, methods=["POST"]),
