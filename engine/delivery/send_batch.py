@@ -253,7 +253,7 @@ class SendBatch:
         results = await persist(write)
         self.sender.sent_count += len(sent)
         for c in sent:
-            metrics.SENT.labels(c.wake.bot).inc()
+            metrics.count(metrics.SENT, c.wake.bot)
         step = 2 if in_pipe is not None else 1
         for i, c in enumerate(sent):
             result = results[i * step]

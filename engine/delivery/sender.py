@@ -130,7 +130,7 @@ class Sender:
             if not await self.queue.replace_head(bot, user, item):
                 return self.lock_lost(bot)
             log.info("outside the 24-hour window: sending the template instead", extra={"bot": bot})
-            metrics.SEND_FAILURES.labels(bot, "template").inc()
+            metrics.count(metrics.SEND_FAILURES, bot, "template")
             return True
         attempt = int(item.get("n", 0))
         if exc.retryable and attempt + 1 < self.max_attempts:
@@ -140,7 +140,7 @@ class Sender:
                 return self.lock_lost(bot)
             await self.queue.retry_later(bot, user, item["w"])
             log.warning("send failed, retrying in %.1fs: %s", delay, exc, extra={"bot": bot})
-            metrics.SEND_FAILURES.labels(bot, "retry").inc()
+            metrics.count(metrics.SEND_FAILURES, bot, "retry")
             return False
         if not await self.queue.dead_letter(bot, user, item, f"{type(exc).__name__}: {exc}"):
             return self.lock_lost(bot)
@@ -148,7 +148,7 @@ class Sender:
         if self.queue.logging:
             await self.queue.redis.rpush(self.queue.log, logship.encode(logship.failed_row(bot, user, item, str(exc), exc.code)))
         log.error("send failed for good, dead-lettered: %s", exc, extra={"bot": bot})
-        metrics.SEND_FAILURES.labels(bot, "dead_letter").inc()
+        metrics.count(metrics.SEND_FAILURES, bot, "dead_letter")
         return True
 
     def lock_lost(self, bot: str) -> bool:
@@ -193,7 +193,7 @@ class Sender:
             mine = await persist(lambda: self.queue.pop_sent(bot, user, row, item_id=item_id))  # noqa: B023 - awaited here
             await persist(lambda: self.records.sent(bot, user, sent_id, item))  # noqa: B023 - awaited here
             self.sent_count += 1
-            metrics.SENT.labels(bot).inc()
+            metrics.count(metrics.SENT, bot)
             if not mine:  # another sender took this message off: our lease ran out and it has the user now
                 self.lock_lost(bot)
                 return

@@ -256,7 +256,7 @@ class TurnBatch:
                 slow.append(c.wake)
                 continue
             committed += 1
-            metrics.TURNS.labels(c.wake.bot).inc()
+            metrics.count(metrics.TURNS, c.wake.bot)
             left, _outbox, freed, took = (int(v) for v in result)
             if turn.result.forget:
                 await queue.enqueue(c.wake.bot, c.wake.user, {"k": "forget"}, f"forget:{time.time()}")

@@ -103,7 +103,7 @@ class TurnWorker:
             left, outbox = await self.queue.commit_turn(bot, user, runtime.seal(session), runtime.bot.session.ttl, outbound,
                                                         popped, rows)
             self.turns_done += 1
-            metrics.TURNS.labels(bot).inc()
+            metrics.count(metrics.TURNS, bot)
             if turn.result.forget:  # after this turn's own commit, so nothing of it survives the deletion
                 await self.queue.enqueue(bot, user, {"k": "forget"}, f"forget:{time.time()}")
                 left = -1

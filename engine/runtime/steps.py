@@ -86,7 +86,7 @@ async def _action(turn: Turn, step: Step) -> bool:
         args = render_args(turn, step.args)
         result = await _run_action(turn, step, args)
     except (act.ActionError, Exception) as exc:  # noqa: BLE001 - every failure follows on_error
-        metrics.ACTION_FAILURES.labels(turn.rt.bot.name, step.action).inc()
+        metrics.count(metrics.ACTION_FAILURES, turn.rt.bot.name, step.action)
         return _failed(turn, step, frame.flow, str(exc), f"{step.action} failed: {exc}")
     turn.session.result = {"o": result.outcome, "d": dict(result.data)}
     turn.event(f"{step.action} → {result.outcome}")

@@ -70,7 +70,7 @@ class App(Starlette):
         except Exception:  # what Starlette's ServerErrorMiddleware would do: log it, answer 500
             logging.getLogger("flowbot.web").exception("POST /webhooks/whatsapp failed")
             status, text = 500, "Internal Server Error"
-        metrics.WEBHOOKS.labels("whatsapp", str(status)).inc()
+        metrics.count(metrics.WEBHOOKS, "whatsapp", str(status))
         body = text.encode()
         headers += [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -83,7 +83,7 @@ def _counted(send: Send, provider: str) -> Send:
 
     async def counting(message: Message) -> None:
         if message["type"] == "http.response.start":
-            metrics.WEBHOOKS.labels(label, str(message["status"])).inc()
+            metrics.count(metrics.WEBHOOKS, label, str(message["status"]))
         await send(message)
 
     return counting
