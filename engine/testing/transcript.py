@@ -167,14 +167,13 @@ def check(expectations: list[dict[str, Any]], sent: list[Outbound], where: str,
     return failures
 
 
-def stub_problems(loaded: Any, stubs: Mapping[str, Any], where: str) -> list[str]:
+def stub_problems(loaded: LoadedBot, stubs: Mapping[str, Any], where: str) -> list[str]:
     """Stubs whose result the real action could not give (an outcome it does not declare, a
     declared field of the wrong type): a transcript must not stay green on a shape the plugin
     has since changed. Stubs of actions the bot does not load, and errors or timeouts, pass."""
-    plugins = getattr(loaded, "plugins", None)
     problems = []
     for name, stub in stubs.items():
-        action = plugins.actions.get(name) if plugins is not None else None
+        action = loaded.plugins.actions.get(name) if loaded.plugins is not None else None
         if action is None or not isinstance(stub, Mapping) or "error" in stub or stub.get("timeout"):
             continue
         wrong = action.wrong_shape(stub_result(dict(stub)), None)
